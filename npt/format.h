@@ -1,0 +1,79 @@
+/*
+ * What the engine knows about an entry format: plain data plus two small
+ * functions that translate the generic NPT_* flags to and from leaf bits.
+ * Internal to npt/ and arch/; programs see struct npt_format as opaque.
+ *
+ * The engine never asks a format anything per level on a hot path: presence,
+ * leaf/table and the address are decided by the masks below, which the
+ * compiler hoists out of the loops. Only leaf flag encoding (once per call and
+ * level) and decoding (once per query result) go through the function
+ * pointers.
+ *
+ * All formats use a 4 KiB granule with 9 index bits per level; the root may
+ * have more (concatenated AArch64 stage-2 roots, RISC-V x4 roots) or fewer
+ * entries: that follows from va_bits alone.
+ */
+#ifndef NPT_FORMAT_H
+#define NPT_FORMAT_H
+
+#include "npt.h"
+
+#define NPT_PAGE_SHIFT 12
+#define NPT_PAGE_SIZE (1ull << NPT_PAGE_SHIFT)
+#define NPT_LEVEL_BITS 9
+#define NPT_ENTRIES 512u
+#define NPT_MAX_LEVELS 5
+
+static inline unsigned npt_level_shift(unsigned level)
+{
+	return NPT_PAGE_SHIFT + NPT_LEVEL_BITS * level;
+}
+
+struct npt_format {
+	const char *name;
+	const char *description;
+	uint8_t levels;      /* root is level levels-1 */
+	uint8_t va_bits;     /* input width; root entries = 2^(va_bits - shift(root)) */
+	uint8_t pa_bits;     /* output width */
+	uint8_t canonical;   /* input sign-extended from bit va_bits-1 */
+	uint8_t stage2;
+	uint8_t addr_shift;  /* output address = (pte & addr_mask) << addr_shift */
+	uint16_t leaf_levels; /* bit L: leaves allowed at level L (bit 0 always) */
+	unsigned flags;       /* NPT_* flags the format knows */
+	uint64_t addr_mask;
+	uint64_t present_mask; /* entry present iff (pte & present_mask) != 0 */
+	uint64_t leaf_mask;    /* above level 0: leaf iff ((pte ^ leaf_xor) & leaf_mask) != 0 */
+	uint64_t leaf_xor;
+	uint64_t table_bits;   /* a table entry is table_bits | encoded address */
+	/* Leaf bits (without address) for flags at level, or NPT_ERR_FLAGS. */
+	int (*encode)(const struct npt_format *f, unsigned level, unsigned flags, uint64_t *bits);
+	/* Generic flags of a present leaf at level. */
+	unsigned (*decode)(const struct npt_format *f, unsigned level, uint64_t pte);
+	const void *priv; /* format-specific parameters (IPA width, ...) */
+};
+
+/* Every format, in the order npt_format_names() lists them. arch/formats.c
+ * owns the list; each arch/ file exports its formats by name. */
+extern const struct npt_format *const npt_formats[];
+
+static inline uint64_t npt_pte_addr(const struct npt_format *f, uint64_t pte)
+{
+	return (pte & f->addr_mask) << f->addr_shift;
+}
+
+static inline uint64_t npt_addr_bits(const struct npt_format *f, uint64_t pa)
+{
+	return (pa >> f->addr_shift) & f->addr_mask;
+}
+
+static inline int npt_pte_present(const struct npt_format *f, uint64_t pte)
+{
+	return (pte & f->present_mask) != 0;
+}
+
+static inline int npt_pte_leaf(const struct npt_format *f, unsigned level, uint64_t pte)
+{
+	return level == 0 || ((pte ^ f->leaf_xor) & f->leaf_mask) != 0;
+}
+
+#endif

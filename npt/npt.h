@@ -1,0 +1,188 @@
+/*
+ * npt — stage-1 and stage-2 page tables for several architectures, one engine.
+ *
+ * The only public header. Every name here is part of the contract other
+ * programs compile against: extend, never rename.
+ *
+ * Conventions used throughout:
+ *  - Frames are 4 KiB. Addresses handed in are "input addresses" (virtual
+ *    addresses for stage-1 formats, guest-physical for stage-2 formats) and
+ *    "output addresses" (physical / host-physical).
+ *  - Levels are numbered from the leaf: level 0 holds 4 KiB leaves, level 1
+ *    2 MiB, level 2 1 GiB, level 3 512 GiB ...; the root is level
+ *    (levels - 1).
+ *  - Every call returns 0 or a negative NPT_ERR_*; a call that fails changes
+ *    nothing and keeps no frame.
+ */
+#ifndef NPT_NPT_H
+#define NPT_NPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+enum {
+	NPT_OK = 0,
+	NPT_ERR_NOMEM = -1,          /* the allocator said no */
+	NPT_ERR_ALIGN = -2,          /* va, pa or size not aligned to the page size */
+	NPT_ERR_NOT_MAPPED = -3,     /* nothing mapped where the call needs a mapping */
+	NPT_ERR_ALREADY_MAPPED = -4, /* something mapped where the call maps */
+	NPT_ERR_HUGE = -5,           /* a huge leaf would have to change in a way the call does not allow */
+	NPT_ERR_RANGE = -6,          /* outside the input/output width, non-canonical, wrap-around, zero size */
+	NPT_ERR_FLAGS = -7,          /* a flag combination the format cannot encode */
+	NPT_ERR_INVAL = -8,          /* NULL table/mm/format, an unusable frame from the mm, formats that differ */
+	NPT_ERR_SHARED = -9,         /* the range is shared from another table by npt_copy_from */
+	NPT_ERR_UNSUPPORTED = -10,   /* the format has no such feature */
+};
+const char *npt_strerror(int err);
+
+/* ---- generic flags --------------------------------------------------------
+ * Each format documents how it encodes each flag (see arch/); a combination
+ * it cannot encode is refused with NPT_ERR_FLAGS, never silently changed.
+ * Stage-2 formats refuse NPT_U and NPT_G (no such concept in a nested table;
+ * where the hardware needs a "user" bit on every entry, npt sets it itself).
+ */
+#define NPT_R      0x01u /* readable */
+#define NPT_W      0x02u /* writable */
+#define NPT_X      0x04u /* executable */
+#define NPT_U      0x08u /* user-accessible (stage 1 only) */
+#define NPT_DEVICE 0x10u /* device / uncached memory type; normal write-back otherwise */
+#define NPT_A      0x20u /* accessed (preset, or read back as set by hardware) */
+#define NPT_D      0x40u /* dirty */
+#define NPT_G      0x80u /* global (stage 1 only) */
+#define NPT_FLAGS_ALL 0xffu
+
+/* ---- allocator interface --------------------------------------------------
+ * 4 KiB frames; the engine zeroes what it allocates; alloc returns non-zero
+ * on failure. Fields after phys_to_virt are optional (zero = absent).
+ */
+#define NPT_MM_LINEAR 0x1u /* phys_to_virt(pa) == (void *)(pa + linear_offset) for every frame:
+                              the engine may skip the call on hot paths */
+struct npt_mm {
+	void *ctx;
+	int (*alloc)(void *ctx, uint64_t *pa);
+	void (*free)(void *ctx, uint64_t pa);
+	void *(*phys_to_virt)(void *ctx, uint64_t pa);
+	/* Optional: `count` physically contiguous frames aligned to count * 4 KiB,
+	 * for formats whose root is larger than one frame (concatenated AArch64
+	 * stage-2 roots, RISC-V x4 roots); freed with free_contig. */
+	int (*alloc_contig)(void *ctx, unsigned count, uint64_t *pa);
+	void (*free_contig)(void *ctx, uint64_t pa, unsigned count);
+	unsigned flags;          /* NPT_MM_* */
+	uintptr_t linear_offset; /* with NPT_MM_LINEAR */
+};
+
+/* ---- formats ------------------------------------------------------------- */
+struct npt_format; /* opaque; defined by arch/ as plain data */
+
+const struct npt_format *npt_format_by_name(const char *name); /* NULL if unknown */
+const char *const *npt_format_names(void);                      /* NULL-terminated */
+
+struct npt_format_info {
+	const char *name;
+	const char *description;
+	unsigned levels;       /* levels of tables, root included */
+	unsigned va_bits;      /* input address width */
+	unsigned pa_bits;      /* output address width */
+	int canonical;         /* inputs are sign-extended from bit va_bits-1 (x86-64, Sv*) */
+	int stage2;            /* a nested / second-stage format */
+	unsigned root_frames;  /* 4 KiB frames in the root (concatenated / x4 roots > 1) */
+	unsigned root_entries;
+	uint64_t leaf_sizes;   /* bit n set: leaves of 2^n bytes exist */
+	unsigned flags;        /* the NPT_* flags the format knows at all */
+};
+int npt_format_info(const struct npt_format *fmt, struct npt_format_info *info);
+
+/* Raw entry encoding, exposed for tests and tools that write tables by hand. */
+int npt_encode_leaf(const struct npt_format *fmt, unsigned level, uint64_t pa,
+		    unsigned flags, uint64_t *pte);
+int npt_decode(const struct npt_format *fmt, unsigned level, uint64_t pte,
+	       uint64_t *pa, unsigned *flags, int *is_leaf);
+
+/* ---- tables -------------------------------------------------------------- */
+struct npt_table;
+
+struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err);
+void npt_free(struct npt_table *t);            /* every frame back, root included */
+uint64_t npt_root(const struct npt_table *t);  /* physical address of the root */
+const struct npt_format *npt_table_format(const struct npt_table *t);
+uint64_t npt_table_frames(const struct npt_table *t); /* frames owned now, root included */
+
+/* Single entries. page_size must be a leaf size of the format. A call on an
+ * address inside a huge leaf acts on the whole leaf only when va is its base;
+ * elsewhere it returns NPT_ERR_HUGE (use the region forms to split). */
+int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags);
+int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size);
+int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
+	      uint64_t *page_size);
+int npt_protect(struct npt_table *t, uint64_t va, unsigned flags);
+int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags);
+
+/* Regions. map_region picks the largest leaf that alignment and opts allow;
+ * unmap_region/protect_region need every page of the range mapped (else
+ * NPT_ERR_NOT_MAPPED, nothing changed), split a huge leaf only partly
+ * covered, and unmap_region frees tables it leaves empty. All or nothing:
+ * the tables a call needs are allocated before anything is written. */
+#define NPT_MAP_2M    0x1u  /* allow level-1 leaves */
+#define NPT_MAP_1G    0x2u  /* allow level-2 leaves */
+#define NPT_MAP_512G  0x4u  /* allow level-3 leaves (Sv48/Sv57) */
+#define NPT_MAP_256T  0x8u  /* allow level-4 leaves (Sv57) */
+#define NPT_MAP_HUGE  0xfu  /* every leaf size the format has */
+int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
+		   unsigned flags, unsigned opts);
+int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size);
+int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags);
+
+/* ---- walking --------------------------------------------------------------
+ * Visits the entries that overlap [va, va + size) in address order: a table
+ * entry with TABLE_PRE before its subtree and TABLE_POST after, present leaves
+ * with LEAF. A non-zero return from visit stops the walk and is returned. */
+#define NPT_WALK_LEAF       0x1u
+#define NPT_WALK_TABLE_PRE  0x2u
+#define NPT_WALK_TABLE_POST 0x4u
+struct npt_visit {
+	unsigned kind;   /* the NPT_WALK_* this call is for */
+	unsigned level;
+	uint64_t va;     /* first input address the entry covers (sign-extended where canonical) */
+	uint64_t size;   /* bytes the entry covers */
+	uint64_t pte;    /* raw entry */
+	uint64_t pa;     /* leaf: output address of va; table: address of the next table */
+	unsigned flags;  /* leaf: decoded NPT_* flags; table: 0 */
+	int shared;      /* reached through an entry shared by npt_copy_from */
+};
+int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned which,
+	     int (*visit)(const struct npt_visit *v, void *arg), void *arg);
+
+/* Share src's top-level entries for [va, va + size) (aligned to the root
+ * entry size). Shared entries are never freed or changed through t; an
+ * npt_unmap_region covering a whole shared entry drops the share. */
+int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size);
+
+/* ---- TLB ------------------------------------------------------------------
+ * Every changing call records what must be invalidated; the engine never
+ * executes privileged instructions. Entries that go from empty to present
+ * need nothing. */
+enum { NPT_FLUSH_NONE = 0, NPT_FLUSH_RANGE = 1, NPT_FLUSH_ALL = 2 };
+struct npt_flush {
+	unsigned kind;
+	uint64_t va;   /* with NPT_FLUSH_RANGE: [va, va + size) covers every changed entry */
+	uint64_t size;
+};
+/* hook (may be NULL) is called after each changing call that needs a flush;
+ * a range larger than all_threshold bytes (0 = no limit) becomes NPT_FLUSH_ALL. */
+void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
+			void *arg, uint64_t all_threshold);
+void npt_last_flush(const struct npt_table *t, struct npt_flush *out);
+
+/* ---- register values --------------------------------------------------- */
+uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt (nCR3) */
+uint64_t npt_ept_pointer(const struct npt_table *t, int ad);   /* EPTP: WB, walk length, A/D enable */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
