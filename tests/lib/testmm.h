@@ -1,0 +1,62 @@
+/*
+ * testmm — a pool allocator for the test suites, with failure injection.
+ *
+ * Frames get fake physical addresses base_pa + i * 4096 inside one mmap'ed
+ * pool (MAP_NORESERVE, touched lazily), so tables never depend on host
+ * pointers and stay inside small output widths. phys_to_virt is
+ * pool + (pa - base_pa), and NPT_MM_LINEAR is set with the matching
+ * linear_offset.
+ *
+ * Checks: a freshly handed-out frame is filled with 0xA5 (the engine must
+ * zero what it allocates); a freed frame is filled with 0xDB; free,
+ * free_contig and phys_to_virt abort with a message on a double free, a frame
+ * never allocated, a misaligned or out-of-pool address, a free/free_contig
+ * mismatch.
+ */
+#ifndef NPT_TESTS_TESTMM_H
+#define NPT_TESTS_TESTMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "npt.h"
+
+#define TESTMM_FILL_ALLOC 0xA5u
+#define TESTMM_FILL_FREE  0xDBu
+
+struct testmm {
+	struct npt_mm mm; /* filled by testmm_init */
+	/* private */
+	unsigned char *pool;
+	uint64_t base_pa;
+	size_t nframes;
+	uint64_t *bitmap;       /* bit i: frame i allocated */
+	unsigned char *kind;    /* per frame: 0 free, 1 single, 2 contig head, 3 contig tail */
+	size_t hint;            /* no free frame below this index */
+	size_t live;
+	unsigned long allocs;   /* successful alloc + alloc_contig calls */
+	unsigned long frees;    /* free + free_contig calls */
+	unsigned long attempts; /* alloc + alloc_contig calls */
+	unsigned long injected; /* failures injected */
+	unsigned long exhausted;/* failures because the pool was full */
+	long fail_after;        /* -1: never */
+	unsigned fail_percent;
+	uint64_t rng;
+	int check_p2v;          /* phys_to_virt aborts on a frame not allocated (default 1) */
+};
+
+int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes); /* 0 or -1 */
+void testmm_destroy(struct testmm *m);
+size_t testmm_live(const struct testmm *m);          /* frames allocated and not yet freed */
+unsigned long testmm_allocs(const struct testmm *m); /* successful allocations so far */
+unsigned long testmm_injected(const struct testmm *m); /* failures injected so far */
+/* The n-th next allocation (0 = the very next) fails, and only that one; -1 = never. */
+void testmm_fail_after(struct testmm *m, long n);
+/* Every allocation fails with probability percent/100 (0 = never), seeded. */
+void testmm_fail_rate(struct testmm *m, unsigned percent, uint64_t seed);
+/* Pointer to the frame containing pa, NULL outside the pool. */
+void *testmm_va(struct testmm *m, uint64_t pa);
+/* 1 if the frame containing pa is allocated. */
+int testmm_is_allocated(const struct testmm *m, uint64_t pa);
+
+#endif
