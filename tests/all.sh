@@ -1,0 +1,48 @@
+#!/bin/bash
+# Every test: the suite built with gcc and with clang (debug), then with
+# ASan+UBSan (clang), and a check that the committed build.ninja is what
+# configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0 failed=0 skipped=0
+bad=()
+
+# run NAME CC MODE: configure build-NAME and run `ninja test` there.
+run() {
+	local name=$1 cc=$2 mode=$3 dir=build-$1
+	echo "=== $name: --cc $cc --mode $mode"
+	mkdir -p "$dir"
+	if ! python3 configure.py --cc "$cc" --mode "$mode" --builddir "$dir" \
+		-o "$dir/build.ninja"; then
+		failed=$((failed + 1)); bad+=("$name (configure)"); return
+	fi
+	ninja -f "$dir/build.ninja" test 2>&1 | tee "$dir/test.out"
+	local rc=${PIPESTATUS[0]}
+	local sum
+	sum=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$dir/test.out" | tail -n 1)
+	if [ -z "$sum" ]; then
+		# The build failed before any test ran: count the run as one failure.
+		failed=$((failed + 1)); bad+=("$name (build)"); return
+	fi
+	set -- $sum
+	passed=$((passed + $1)); failed=$((failed + $3)); skipped=$((skipped + $5))
+	[ "$rc" -eq 0 ] && [ "$3" -eq 0 ] || bad+=("$name")
+}
+
+run gcc gcc debug
+run clang clang debug
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan clang asan
+
+echo "=== committed build.ninja"
+if python3 configure.py --stdout | diff -u build.ninja - ; then
+	passed=$((passed + 1)); echo "PASS: build.ninja is fresh"
+else
+	failed=$((failed + 1)); bad+=("build.ninja")
+	echo "FAIL: build.ninja is stale: run python3 configure.py and commit it"
+fi
+
+echo
+[ ${#bad[@]} -eq 0 ] || echo "failed: ${bad[*]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ ${#bad[@]} -eq 0 ]
