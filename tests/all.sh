@@ -3,7 +3,7 @@
 # ASan+UBSan (clang), and a check that the committed build.ninja is what
 # configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 passed=0 failed=0 skipped=0
 bad=()
@@ -25,9 +25,10 @@ run() {
 		# The build failed before any test ran: count the run as one failure.
 		failed=$((failed + 1)); bad+=("$name (build)"); return
 	fi
-	set -- $sum
-	passed=$((passed + $1)); failed=$((failed + $3)); skipped=$((skipped + $5))
-	[ "$rc" -eq 0 ] && [ "$3" -eq 0 ] || bad+=("$name")
+	local p f s
+	read -r p _ f _ s _ <<<"$sum"
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+	[ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || bad+=("$name")
 }
 
 run gcc gcc debug
