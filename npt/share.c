@@ -1,0 +1,47 @@
+/*
+ * npt_copy_from: a table borrows another's top-level entries (the way a
+ * kernel shares its half of the address space with every process table).
+ * Borrowed entries are marked in t->shared: t never frees them and refuses
+ * to change anything beneath them.
+ */
+#include "internal.h"
+
+int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size)
+{
+	const struct npt_format *f;
+	unsigned root, shift, i, lo, hi;
+	uint64_t first, last, esz;
+	int err, changed = 0;
+
+	if (!t || !src || t->fmt != src->fmt || t == src)
+		return NPT_ERR_INVAL;
+	f = t->fmt;
+	root = npt_root_level(t);
+	shift = npt_level_shift(root);
+	esz = 1ull << shift;
+	err = npt_check_input(t, va, size, &first, &last);
+	if (err)
+		return err;
+	if ((first | size) & (esz - 1))
+		return NPT_ERR_ALIGN;
+	lo = (unsigned)(first >> shift);
+	hi = (unsigned)(last >> shift);
+	for (i = lo; i <= hi; i++)
+		if (npt_pte_present(f, t->root[i]) && !npt_is_shared(t, root, i))
+			return NPT_ERR_ALREADY_MAPPED;
+
+	npt_flush_begin(t);
+	for (i = lo; i <= hi; i++) {
+		uint64_t old = t->root[i], pte = src->root[i];
+
+		if (npt_pte_present(f, old) && old != pte)
+			changed = 1;
+		__atomic_store_n(&t->root[i], pte, __ATOMIC_RELEASE);
+		if (npt_pte_present(f, pte))
+			t->shared[i / 64] |= 1ull << (i % 64);
+		else
+			t->shared[i / 64] &= ~(1ull << (i % 64));
+	}
+	npt_flush_end(t, changed, first, last);
+	return 0;
+}

@@ -1,0 +1,251 @@
+/*
+ * A table's life: creation, frames in and out, teardown, argument checks
+ * shared by every call, and the TLB record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *npt_strerror(int err)
+{
+	switch (err) {
+	case NPT_OK: return "success";
+	case NPT_ERR_NOMEM: return "out of memory: the frame allocator failed";
+	case NPT_ERR_ALIGN: return "address or size not aligned to the page size";
+	case NPT_ERR_NOT_MAPPED: return "not mapped";
+	case NPT_ERR_ALREADY_MAPPED: return "already mapped";
+	case NPT_ERR_HUGE: return "mapped by a huge page that the call may not split";
+	case NPT_ERR_RANGE: return "address range outside the format's width, non-canonical, wrapping or empty";
+	case NPT_ERR_FLAGS: return "flags the format cannot encode";
+	case NPT_ERR_INVAL: return "invalid argument";
+	case NPT_ERR_SHARED: return "range shared from another table";
+	case NPT_ERR_UNSUPPORTED: return "not supported by this format";
+	}
+	return "unknown error";
+}
+
+static int canonical(const struct npt_format *f, uint64_t va)
+{
+	unsigned s = 64u - f->va_bits;
+	return (uint64_t)((int64_t)(va << s) >> s) == va;
+}
+
+/* Inclusive input range of [va, va + size), reduced to va_bits. */
+int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
+		    uint64_t *first, uint64_t *last)
+{
+	const struct npt_format *f = t->fmt;
+	uint64_t end;
+
+	if (size == 0)
+		return NPT_ERR_RANGE;
+	if ((va | size) & (NPT_PAGE_SIZE - 1))
+		return NPT_ERR_ALIGN;
+	end = va + (size - 1);
+	if (end < va)
+		return NPT_ERR_RANGE;
+	if (f->canonical) {
+		/* Both ends canonical and in the same half: never across the hole. */
+		if (!canonical(f, va) || !canonical(f, end) || (va ^ end) >> 63)
+			return NPT_ERR_RANGE;
+	} else if (end >> f->va_bits) {
+		return NPT_ERR_RANGE;
+	}
+	*first = va & t->ia_mask;
+	*last = end & t->ia_mask;
+	return 0;
+}
+
+int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size)
+{
+	uint64_t end;
+
+	if (size == 0)
+		return NPT_ERR_RANGE;
+	if ((pa | size) & (NPT_PAGE_SIZE - 1))
+		return NPT_ERR_ALIGN;
+	end = pa + (size - 1);
+	if (end < pa || (f->pa_bits < 64 && end >> f->pa_bits))
+		return NPT_ERR_RANGE;
+	return 0;
+}
+
+/* A frame the allocator hands out must be one a table entry can point at;
+ * anything else is the mm's bug, refused before it can corrupt a table. */
+static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
+{
+	const struct npt_format *f = t->fmt;
+	uint64_t entry = f->table_bits | npt_addr_bits(f, pa);
+
+	if (pa & ((uint64_t)count * NPT_PAGE_SIZE - 1))
+		return 0;
+	if (npt_check_output(f, pa, (uint64_t)count * NPT_PAGE_SIZE))
+		return 0;
+	if (npt_pte_addr(f, entry) != pa || !npt_pte_present(f, entry))
+		return 0;
+	return npt_virt(t, pa) != NULL;
+}
+
+int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
+{
+	if (t->mm.alloc(t->mm.ctx, pa))
+		return NPT_ERR_NOMEM;
+	if (!frame_usable(t, *pa, 1)) {
+		t->mm.free(t->mm.ctx, *pa);
+		return NPT_ERR_INVAL;
+	}
+	t->frames++;
+	return 0;
+}
+
+void npt_frame_free(struct npt_table *t, uint64_t pa)
+{
+	t->frames--;
+	t->mm.free(t->mm.ctx, pa);
+}
+
+/* Frees a table and every table below it, reading only the tables that can
+ * hold table entries: the leaf tables themselves are never touched. */
+void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
+{
+	const struct npt_format *f = t->fmt;
+
+	if (level > 0) {
+		const uint64_t *tbl = npt_virt(t, table_pa);
+		unsigned i;
+
+		for (i = 0; i < NPT_ENTRIES; i++) {
+			uint64_t pte = tbl[i];
+			if (npt_pte_present(f, pte) && !npt_pte_leaf(f, level, pte))
+				npt_free_subtree(t, level - 1, npt_pte_addr(f, pte));
+		}
+	}
+	npt_frame_free(t, table_pa);
+}
+
+struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err)
+{
+	struct npt_table *t;
+	unsigned root_bits;
+	int e = NPT_ERR_INVAL;
+
+	if (!fmt || !mm || !mm->alloc || !mm->free || !mm->phys_to_virt)
+		goto fail;
+	root_bits = fmt->va_bits - npt_level_shift(fmt->levels - 1u);
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		e = NPT_ERR_NOMEM;
+		goto fail;
+	}
+	t->fmt = fmt;
+	t->mm = *mm;
+	t->root_entries = 1u << root_bits;
+	t->root_frames = t->root_entries > NPT_ENTRIES ? t->root_entries / NPT_ENTRIES : 1u;
+	t->ia_mask = fmt->va_bits >= 64 ? ~0ull : (1ull << fmt->va_bits) - 1;
+	if (t->root_frames == 1) {
+		e = npt_frame_alloc(t, &t->root_pa);
+	} else if (!mm->alloc_contig || !mm->free_contig) {
+		e = NPT_ERR_INVAL; /* the format's root needs contiguous frames */
+	} else if (mm->alloc_contig(mm->ctx, t->root_frames, &t->root_pa)) {
+		e = NPT_ERR_NOMEM;
+	} else if (!frame_usable(t, t->root_pa, t->root_frames)) {
+		mm->free_contig(mm->ctx, t->root_pa, t->root_frames);
+		e = NPT_ERR_INVAL;
+	} else {
+		t->frames = t->root_frames;
+		e = 0;
+	}
+	if (e) {
+		free(t);
+		goto fail;
+	}
+	t->root = npt_virt(t, t->root_pa);
+	memset(t->root, 0, (size_t)t->root_frames * NPT_PAGE_SIZE);
+	if (err)
+		*err = 0;
+	return t;
+fail:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void npt_free(struct npt_table *t)
+{
+	const struct npt_format *f;
+	unsigned i, root;
+
+	if (!t)
+		return;
+	f = t->fmt;
+	root = npt_root_level(t);
+	for (i = 0; i < t->root_entries; i++) {
+		uint64_t pte = t->root[i];
+		if (!npt_pte_present(f, pte) || npt_pte_leaf(f, root, pte) || npt_is_shared(t, root, i))
+			continue;
+		npt_free_subtree(t, root - 1, npt_pte_addr(f, pte));
+	}
+	if (t->root_frames == 1)
+		t->mm.free(t->mm.ctx, t->root_pa);
+	else
+		t->mm.free_contig(t->mm.ctx, t->root_pa, t->root_frames);
+	free(t);
+}
+
+uint64_t npt_root(const struct npt_table *t)
+{
+	return t ? t->root_pa : 0;
+}
+
+const struct npt_format *npt_table_format(const struct npt_table *t)
+{
+	return t ? t->fmt : NULL;
+}
+
+uint64_t npt_table_frames(const struct npt_table *t)
+{
+	return t ? t->frames : 0;
+}
+
+void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
+			void *arg, uint64_t all_threshold)
+{
+	if (!t)
+		return;
+	t->flush_hook = hook;
+	t->flush_arg = arg;
+	t->flush_threshold = all_threshold;
+}
+
+void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
+{
+	static const struct npt_flush none;
+
+	if (out)
+		*out = t ? t->last_flush : none;
+}
+
+void npt_flush_begin(struct npt_table *t)
+{
+	memset(&t->last_flush, 0, sizeof(t->last_flush));
+}
+
+/* Records [first, last] (input addresses) as needing invalidation. */
+void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last)
+{
+	struct npt_flush *fl = &t->last_flush;
+
+	if (!changed)
+		return;
+	fl->va = npt_ia_to_va(t, first);
+	fl->size = last - first + 1;
+	fl->kind = NPT_FLUSH_RANGE;
+	if (t->flush_threshold && fl->size > t->flush_threshold) {
+		fl->kind = NPT_FLUSH_ALL;
+		fl->va = 0;
+		fl->size = 0;
+	}
+	if (t->flush_hook)
+		t->flush_hook(t->flush_arg, fl);
+}
