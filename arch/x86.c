@@ -11,8 +11,8 @@
  *    page / page directory), Tables 4-18/4-19 (PDE: 2-MByte page / page
  *    table), Table 4-20 (PTE: 4-KByte page).
  *  - Intel SDM vol. 3A §4.6.1 "Determination of Access Rights" (CET
- *    shadow-stack pages), §4.9 / §11.12 "Page Attribute Table" (§12.12 in
- *    2023+ editions) for the memory type.
+ *    shadow-stack pages), §4.9 "Paging and Memory Typing" and §12.12 "Page
+ *    Attribute Table (PAT)" (§11.12 in older editions) for the memory type.
  *  - AMD APM vol. 2 §5.3 "Long-Mode Page Translation", §15.25 "Nested
  *    Paging" (§15.25.5 "Nested Table Walk").
  *
@@ -81,7 +81,8 @@ static int x86_encode(const struct npt_format *f, unsigned level, unsigned flags
 	/* Nested walks are user accesses: U/S on every npt entry (APM §15.25.5). */
 	if ((flags & NPT_U) || f->stage2)
 		b |= X86_US;
-	/* PAT index 3 (PCD = 1, PWT = 1) = UC with the default PAT (SDM §11.12.4). */
+	/* PAT index 3 (PCD = 1, PWT = 1) = UC with the power-up PAT (SDM §12.12.3,
+	 * §12.12.4; §11.12 in older editions). */
 	if (flags & NPT_DEVICE)
 		b |= X86_PCD | X86_PWT;
 	if (flags & NPT_A)
