@@ -15,8 +15,18 @@ const struct npt_format *const npt_formats[] = {
 	&npt_fmt_npt,
 	&npt_fmt_ept,
 	&npt_fmt_ept5,
-	/* AArch64 — aarch64, aarch64-s2: append here */
-	/* RISC-V — sv39, sv48, sv57, sv39x4, sv48x4: append here */
-	/* LoongArch — loongarch64: append here */
+	/* AArch64 — arch/aarch64.c */
+	&npt_fmt_aarch64,
+	&npt_fmt_aarch64_s2,
+	&npt_fmt_aarch64_s2_48,
+	/* RISC-V — arch/riscv.c */
+	&npt_fmt_sv39,
+	&npt_fmt_sv48,
+	&npt_fmt_sv57,
+	&npt_fmt_sv39x4,
+	&npt_fmt_sv48x4,
+	&npt_fmt_sv57x4,
+	/* LoongArch — arch/loongarch.c */
+	&npt_fmt_loongarch64,
 	NULL,
 };

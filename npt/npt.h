@@ -182,6 +182,32 @@ void npt_last_flush(const struct npt_table *t, struct npt_flush *out);
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt (nCR3) */
 uint64_t npt_ept_pointer(const struct npt_table *t, int ad);   /* EPTP: WB, walk length, A/D enable */
 
+/* ---- AArch64, RISC-V, LoongArch register values (arch/aarch64.c,
+ * arch/riscv.c, arch/loongarch.c) ---------------------------------------------
+ * Each returns 0 for a NULL table or a table of another format. */
+
+/* MAIR_EL1 for the aarch64 stage-1 layout: Attr0 = 0xFF normal write-back
+ * (what npt writes for normal memory), Attr1 = 0x44 normal non-cacheable
+ * (never written by npt), Attr2 = 0x04 Device-nGnRE (NPT_DEVICE). */
+#define NPT_ARM_MAIR 0x00000000000444ffull
+/* TCR_EL1 for an aarch64 table loaded into TTBR0_EL1 and TTBR1_EL1: T0SZ =
+ * T1SZ = 16, 4 KiB granules, inner-shareable write-back walks, IPS = 48 bits,
+ * 8-bit ASIDs. */
+uint64_t npt_arm_tcr(const struct npt_table *t);
+/* VTCR_EL2 for aarch64-s2 / aarch64-s2-48: T0SZ (64 - IPA bits), SL0 (start
+ * level 1 / 0), TG0 = 4 KiB, PS = 48 bits, inner-shareable write-back walks,
+ * RES1 bit 31. OR in VS, HA, HD ... as the hypervisor needs. */
+uint64_t npt_arm_vtcr(const struct npt_table *t);
+/* VTTBR_EL2: the (concatenated) root's address with vmid in bits 63:48. */
+uint64_t npt_arm_vttbr(const struct npt_table *t, unsigned vmid);
+/* satp for sv39 / sv48 / sv57: MODE 8 / 9 / 10, ASID, root PPN. */
+uint64_t npt_riscv_satp(const struct npt_table *t, unsigned asid);
+/* hgatp for sv39x4 / sv48x4 / sv57x4: MODE 8 / 9 / 10, VMID, root PPN. */
+uint64_t npt_riscv_hgatp(const struct npt_table *t, unsigned vmid);
+/* CSR.PWCL / CSR.PWCH for loongarch64 (load npt_root() into PGDL and PGDH). */
+uint64_t npt_loongarch_pwcl(const struct npt_table *t);
+uint64_t npt_loongarch_pwch(const struct npt_table *t);
+
 #ifdef __cplusplus
 }
 #endif
