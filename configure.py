@@ -29,7 +29,7 @@ CHECK_FALLBACK = '-lcheck -lsubunit -lm -lrt -lpthread'
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
 SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'vmm', 'guest',
-               'guest/x86']
+               'guest/x86', 'guest/aarch64', 'guest/riscv']
 
 
 def files(pattern):
@@ -195,9 +195,35 @@ def write_vmm(n, guests):
     return vmm
 
 
+def write_guest_qemu(n):
+    """guest/{aarch64,riscv}/stub.S -> $builddir/guest/<arch>/stub.elf: the
+    bare-metal probe stubs tests/test_qemu runs under QEMU, assembled with
+    clang --target=... and linked with ld.lld (guest/<arch>/stub.ld). Without
+    clang or ld.lld nothing is built and the test skips."""
+    import shutil
+    targets = {'aarch64': 'aarch64-none-elf',
+               'riscv': 'riscv64-unknown-elf -march=rv64imac -mabi=lp64'}
+    if not (shutil.which('clang') and shutil.which('ld.lld')):
+        return []
+    n.rule('as_qemu_guest',
+           'clang --target=$target -MMD -MF $out.d -c $in -o $out',
+           'AS $out', depfile='$out.d', deps='gcc')
+    n.rule('ld_qemu_guest', 'ld.lld -T $script -o $out $in', 'LD $out')
+    elfs = []
+    for arch, target in sorted(targets.items()):
+        src, script = 'guest/%s/stub.S' % arch, 'guest/%s/stub.ld' % arch
+        if not (os.path.exists(src) and os.path.exists(script)):
+            continue
+        o = n.build(obj(src), 'as_qemu_guest', src, target=target)
+        elfs += n.build('$builddir/guest/%s/stub.elf' % arch, 'ld_qemu_guest',
+                        o, implicit=[script], script=script)
+    n.line()
+    return elfs
+
+
 def write_vmm_and_guests(n):
     guests = write_guest_x86(n)
-    return write_vmm(n, guests) + guests
+    return write_vmm(n, guests) + guests + write_guest_qemu(n)
 
 
 # ---- everything -------------------------------------------------------------
