@@ -202,7 +202,7 @@ def write_guest_qemu(n):
     clang or ld.lld nothing is built and the test skips."""
     import shutil
     targets = {'aarch64': 'aarch64-none-elf',
-               'riscv': 'riscv64-unknown-elf -march=rv64imac -mabi=lp64'}
+               'riscv': 'riscv64-unknown-elf -march=rv64imac -mabi=lp64 -mno-relax'}
     if not (shutil.which('clang') and shutil.which('ld.lld')):
         return []
     n.rule('as_qemu_guest',
