@@ -16,7 +16,7 @@ shift
 if [ $# -eq 0 ]; then
 	for t in "$builddir"/tests/test_* tests/test_*.sh; do
 		case $t in *.log|*.d|*.o) continue ;; esac
-		[ -f "$t" ] && [ -x "$t" ] && set -- "$@" "$t"
+		[ -f "$t" ] && set -- "$@" "$t"
 	done
 fi
 
@@ -29,7 +29,7 @@ for t in "$@"; do
 	name=$(basename "$t" .sh)
 	log="$builddir/tests/$name.log"
 	case $t in
-	*.sh) timeout "$timeout" "$t" "$builddir" >"$log" 2>&1 ;;
+	*.sh) timeout "$timeout" bash "$t" "$builddir" >"$log" 2>&1 ;;
 	*) timeout "$timeout" "$t" >"$log" 2>&1 ;;
 	esac
 	rc=$?
