@@ -59,9 +59,11 @@
 #define ARM_OP_STORE  5
 #define ARM_OP_EXEC   6
 
-/* RISC-V: R0 = hgatp, R1 = vsatp, R2 = henvcfg, R3 = vsstatus.
+/* RISC-V: R0 = hgatp, R1 = vsatp, R2 = henvcfg, R3 = vsstatus, R4 = the
+ * address of a user (U) alias of the stub's 2 MiB for VU-mode probes (0:
+ * none).
  * Ops: HLV.D / HSV.D / HLVX.WU as VS (SPVP = 1) or VU (SPVP = 0); real
- * VS-mode load, store, execute. r0 = status (0 done, 1 trap), r1 = scause,
+ * VS-mode and VU-mode load, store, execute. r0 = status (0 done, 1 trap), r1 = scause,
  * r2 = stval, r3 = htval, r4 = the value loaded / the value at pa after a
  * store. */
 #define RV_OP_HLV_VS   0
@@ -73,6 +75,9 @@
 #define RV_OP_LOAD     6
 #define RV_OP_STORE    7
 #define RV_OP_EXEC     8
+#define RV_OP_U_LOAD   9  /* the real ops again, from VU: op - 3 */
+#define RV_OP_U_STORE  10
+#define RV_OP_U_EXEC   11
 
 /* The tag a load expects at pa / a store writes: addr ^ PROBE_TAG. */
 #define PROBE_TAG    0x5a5aa5a5c3c33c3c

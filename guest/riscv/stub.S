@@ -209,7 +209,11 @@ run_probe:
 	beq	a1, t1, 2f
 	li	t1, RV_OP_STORE
 	beq	a1, t1, 2f
+	li	t1, RV_OP_U_STORE
+	beq	a1, t1, 2f
 	li	t1, RV_OP_EXEC
+	beq	a1, t1, 1f
+	li	t1, RV_OP_U_EXEC
 	beq	a1, t1, 1f
 	sd	a3, 0(a2)			/* loads: the tag */
 	j	3f
@@ -238,13 +242,24 @@ run_probe:
 	beq	a1, t1, op_hlvx
 	li	t1, RV_OP_HLVX_VU
 	beq	a1, t1, op_hlvx
-	/* Real VS-mode access: sret to vs_probe with V = 1, S. */
+	/* Real access: sret to vs_probe with V = 1, as VS, or as VU through
+	 * the stub's user alias (HDR_R4) with op - 3. */
 	li	t1, HSTATUS_SPV
 	csrs	hstatus, t1
 	li	t1, SSTATUS_SPP
 	csrs	sstatus, t1
-	la	t1, vs_probe
-	csrw	sepc, t1
+	la	t2, vs_probe
+	li	t1, RV_OP_U_LOAD
+	bltu	a1, t1, 5f
+	addi	a1, a1, RV_OP_LOAD - RV_OP_U_LOAD
+	li	t1, SSTATUS_SPP
+	csrc	sstatus, t1
+	la	t1, _start
+	sub	t2, t2, t1
+	li	t1, RV_HDR
+	ld	t1, HDR_R4(t1)
+	add	t2, t2, t1
+5:	csrw	sepc, t2
 	sret
 op_hlv:
 	HLV_D_A4_A0
@@ -266,8 +281,9 @@ probe_ok:
 hs_trap:
 	csrr	t0, scause
 	li	t1, 10				/* ECALL from VS: the access went through */
-	bne	t0, t1, 1f
-	j	probe_ok
+	beq	t0, t1, probe_ok
+	li	t1, 8				/* ECALL from VU: likewise */
+	beq	t0, t1, probe_ok
 1:	li	a0, 1
 	mv	a1, t0
 	csrr	a2, stval
@@ -295,6 +311,8 @@ probe_return:
 	li	t3, RV_OP_HSV_VU
 	beq	t1, t3, 1f
 	li	t3, RV_OP_STORE
+	beq	t1, t3, 1f
+	li	t3, RV_OP_U_STORE
 	bne	t1, t3, 2f
 1:	ld	a4, 0(t2)
 2:	ret
