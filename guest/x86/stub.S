@@ -86,8 +86,8 @@ init:
 	movw $SEL_TSS, %ax
 	ltr %ax
 
-	/* IDT: vectors 0-31 to the exception stubs, USER_RETURN_VECTOR to the
-	 * CPL-3 return gate. */
+	/* IDT: vectors 0-31 to the exception stubs, then USER_RETURN_VECTOR
+	 * (#BP) again, to the CPL-3 return gate, reachable from CPL 3. */
 	leaq idt(%rip), %rdi
 	leaq exc_stubs(%rip), %rax
 	movl $32, %ecx
@@ -198,12 +198,15 @@ halt:
 spin:
 	jmp spin
 
+/* No IDT, then a page fault (page 0 is never mapped): #PF cannot be
+ * delivered -> #DF cannot either -> triple fault, KVM_EXIT_SHUTDOWN. */
 crash:
 	lidt empty_idtr(%rip)
-	int3
+	movq 0, %rax
+	jmp crash
 
 /* CPL-3 probe: iretq into the user page with rbx = address, rcx = value;
- * the user code comes back with `int $USER_RETURN_VECTOR` (rax = result)
+ * the user code comes back with int3 (rax = result)
  * or through a fault, which the CPU delivers on TSS.RSP0. */
 user_probe:
 	andl $0xff, %eax
@@ -228,8 +231,15 @@ user_probe:
 	pushq %rdx       /* RIP */
 	iretq
 
+/* #BP: from the user page it is the end of a CPL-3 probe (rax = result);
+ * from anywhere else a real breakpoint, reported like any exception.
+ * Stack: RIP, CS, RFLAGS, RSP, SS (no error code). */
 user_return:
-	jmp done
+	cmpq $SEL_UCODE, 8(%rsp)
+	je done
+	pushq $0
+	pushq $USER_RETURN_VECTOR
+	jmp exc_common
 
 /* ---- exceptions ---------------------------------------------------------- */
 
@@ -268,14 +278,14 @@ exc_common:
 	.section .user.text, "ax"
 user_read:
 	movq (%rbx), %rax
-	int $USER_RETURN_VECTOR
+	int3
 user_write:
 	movq %rcx, (%rbx)
 	xorl %eax, %eax
-	int $USER_RETURN_VECTOR
+	int3
 user_exec:
 	call *%rbx
-	int $USER_RETURN_VECTOR
+	int3
 
 	.section .user.stack, "aw"
 	.balign 4096

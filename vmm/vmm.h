@@ -1,0 +1,248 @@
+/*
+ * The tiny KVM VMM: what its files share.
+ *
+ *   main.c      command line, the scenario loop, the result table
+ *   kvm.c       VM and VCPU bring-up, the run loop, the watchdog, teardown
+ *   pool.c      frame pools: an npt_mm over a range of 4 KiB frames
+ *   slots.c     the stage-2 table realised as KVM memory slots, diffed
+ *   stage1.c    the guest's own page tables, built by npt in guest RAM
+ *   check.c     probes and every cross-check against the two tables
+ *   scenarios.c the seven scenarios (and two self-tests)
+ *
+ * Address spaces. Guest RAM is one host mmap of `mem` bytes. The stage-2
+ * table maps guest-physical addresses (GPA) to *offsets* in that mmap, so its
+ * output addresses stay below `mem` whatever the format's pa_bits; the host
+ * address behind a GPA is ram + offset. The stage-1 table maps guest-virtual
+ * addresses to GPAs.
+ *
+ * Fixed guest-physical layout (stage 2 maps [0, sys_end) with offset == GPA
+ * and no scenario ever changes it):
+ *   GPA_MAILBOX  the mailbox page
+ *   GPA_STUB     the stub image (guest/x86/stub.ld links it there)
+ *   GPA_S1POOL   frames for the stage-1 table, up to sys_end (2 MiB aligned)
+ *   [sys_end, mem)            RAM the scenarios map, unmap, protect, remap
+ *   [mem, mem + HOLE_TAIL)    never RAM: always a hole
+ * Stage 1 maps the system part 1:1 and a window VA = TEST_VA + GPA over
+ * [sys_end, gpa_end), which is where every probe goes.
+ */
+#ifndef NPT_VMM_H
+#define NPT_VMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "npt.h"
+#include "../guest/x86/mailbox.h"
+
+#define PAGE_SIZE 4096ull
+#define MIB (1ull << 20)
+#define GIB (1ull << 30)
+
+#define GPA_MAILBOX 0x1000ull
+#define GPA_STUB 0x10000ull
+#define GPA_S1POOL 0x100000ull
+#define TEST_VA 0x8000000000ull /* 512 GiB: its own PML4 entry */
+#define HOLE_TAIL (16 * MIB)
+#define MEM_DEFAULT (64 * MIB)
+#define MEM_MIN_TEST (8 * MIB) /* at least this much RAM above sys_end */
+#define MEM_MAX (64 * GIB)
+
+static inline uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/* ---- pool.c -------------------------------------------------------------- */
+/* `frames` 4 KiB frames at host address `host`, seen by their users at
+ * "physical" addresses base, base + 4 KiB, ...; mm is an NPT_MM_LINEAR
+ * npt_mm over them. Allocation is lowest-address-first, so frames handed
+ * out in a row are contiguous (which keeps demand-paged slots coalesced). */
+struct pool {
+	uint8_t *host;
+	uint64_t base;
+	uint64_t frames;
+	uint64_t *bitmap; /* bit set = in use */
+	uint64_t used;
+	uint64_t hint;    /* no free frame below this index */
+	struct npt_mm mm;
+};
+int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames);
+void pool_fini(struct pool *p);
+int pool_alloc(struct pool *p, uint64_t count, uint64_t *pa); /* aligned to count*4K if a power of 2 */
+void pool_free(struct pool *p, uint64_t pa, uint64_t count);
+int pool_take(struct pool *p, uint64_t pa, uint64_t count); /* claim given frames; -1 if any is in use */
+int pool_in_use(const struct pool *p, uint64_t pa);
+
+/* ---- options (main.c) ----------------------------------------------------- */
+struct options {
+	uint64_t mem;
+	uint64_t seed;
+	const struct npt_format *s2fmt;
+	const char *s2name;
+	int stats;
+	int verbose;
+	unsigned timeout_ms;    /* per scenario */
+	const uint8_t *stub;    /* the guest image */
+	size_t stub_size;
+	int kvm;                /* /dev/kvm */
+	double t_main;          /* when main() started (for --stats) */
+};
+
+/* Layout from --mem (main.c validates with it before anything starts). */
+uint64_t layout_s1pool_frames(uint64_t mem);
+uint64_t layout_sys_end(uint64_t mem);
+
+/* ---- the VM ---------------------------------------------------------------- */
+struct counters {
+	uint64_t probes;
+	uint64_t exits_io, exits_mmio_r, exits_mmio_w, exits_other;
+	uint64_t faults;     /* guest #PF observed (each one checked) */
+	uint64_t s2_faults;  /* stage-2 faults the VMM resolved (demand, wp) */
+	uint64_t slot_ops;   /* KVM_SET_USER_MEMORY_REGION calls */
+	uint64_t mismatches;
+};
+
+struct slot {
+	uint64_t gpa, size, off;
+	unsigned flags; /* the stage-2 flags of every leaf in the run */
+	uint32_t id;
+};
+
+struct slots {
+	struct slot *v;      /* sorted by gpa, never overlapping */
+	size_t n, cap;
+	uint32_t *free_ids;
+	size_t nfree;
+	uint32_t next_id, max_ids;
+};
+
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+void samples_add(struct samples *s, double x);
+double samples_median(struct samples *s);
+
+struct stub {
+	uint64_t load, user_start, user_end, image_end;
+};
+
+struct probe {
+	unsigned cmd;    /* CMD_READ/WRITE/EXEC, | CMD_USER for CPL 3 */
+	uint64_t va;
+	uint64_t value;  /* WRITE: value written; EXEC: value the code returns */
+};
+
+struct probe_out {
+	int faulted;        /* the guest took #PF */
+	uint64_t err, cr2;
+	uint64_t value;     /* READ/EXEC result */
+	int mmio;           /* the access exited to the VMM */
+	uint64_t mmio_gpa;
+};
+
+/* A scenario's say on an MMIO exit (after it was cross-checked): MMIO_HOLE
+ * completes it as an access to nothing (reads get poison(gpa), writes are
+ * dropped); MMIO_COMPLETE means the hook mapped the page (and synced the
+ * slots), and the VMM completes the access against the new mapping. */
+enum { MMIO_HOLE = 0, MMIO_COMPLETE = 1, MMIO_ERROR = -1 };
+struct vm;
+typedef int (*mmio_hook_fn)(struct vm *vm, uint64_t gpa, int is_write, void *ctx);
+
+static inline uint64_t poison(uint64_t gpa)
+{
+	return 0xdead000000000000ull ^ gpa;
+}
+
+struct vm {
+	const struct options *opt;
+	const char *scenario;
+	int fd, vcpu;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *ram;
+	uint64_t mem, sys_end, gpa_end;
+	struct stub stub;
+	int has_1g;          /* guest CPUID 0x80000001 EDX[26] */
+	unsigned maxphyaddr; /* guest CPUID 0x80000008 EAX[7:0] */
+
+	/* stage 2: the source of truth for the memory slots */
+	struct pool s2pool;
+	struct npt_table *s2;
+	struct npt_format_info s2info;
+	struct slots slots;
+
+	/* stage 1: the guest's tables, in guest RAM */
+	struct pool s1pool;
+	struct npt_table *s1;
+	struct npt_flush pending; /* TLB work the guest does before its next probe */
+
+	/* RAM frames for the scenarios: offsets in [sys_end, mem) */
+	struct pool frames;
+
+	mmio_hook_fn on_mmio;
+	void *hook_ctx;
+	struct probe last;   /* for the crash report */
+	int have_last;
+	struct counters c;
+	unsigned printed;    /* mismatch lines printed (capped) */
+
+	uint8_t *s2host;     /* backs s2pool */
+	size_t s2host_size;
+
+	/* timing */
+	double t_create;     /* vm_create started */
+	double t_hello;      /* the stub's first instruction exited */
+	double t_exit;       /* the last KVM_RUN returned */
+	int record_rt;       /* demand: record stage-2 fault round trips */
+	struct samples rt;   /* fault exit -> next exit */
+	struct samples ht;   /* fault exit -> VMM done (npt_map + slots) */
+};
+
+/* kvm.c */
+int kvm_open(int *fd);                 /* 0, or 77 after printing why */
+int vm_create(struct vm *vm, const struct options *o, const char *scenario);
+void vm_destroy(struct vm *vm);
+int kvm_cpu_info(int kvm, int *has_1g, unsigned *maxphyaddr);
+int stub_parse(const uint8_t *img, size_t size, struct stub *s);
+int vm_run(struct vm *vm);             /* one KVM_RUN: the exit reason, or -1 (reported) */
+int vm_unexpected_exit(struct vm *vm, int reason); /* reports, -1 */
+void vm_dump(struct vm *vm, const char *why);
+void watchdog_arm(struct vm *vm, unsigned ms);
+void watchdog_disarm(void);
+double now_sec(void);
+
+/* slots.c */
+int slots_sync(struct vm *vm, uint64_t gpa, uint64_t size);
+int slots_sync_all(struct vm *vm);
+int slots_verify(struct vm *vm);       /* slots == a fresh walk of the whole table */
+int slots_refresh(struct vm *vm, uint64_t gpa); /* delete + recreate the slot holding gpa */
+void slots_fini(struct vm *vm);
+
+/* stage1.c */
+int s1_init(struct vm *vm);
+int s1_map_window(struct vm *vm, uint64_t gpa, uint64_t size, unsigned flags, unsigned opts);
+unsigned s1_huge_opts(const struct vm *vm);
+void s1_take_flush(struct vm *vm, uint64_t *kind, uint64_t *va, uint64_t *pages);
+static inline uint64_t gpa_to_va(uint64_t gpa) { return TEST_VA + gpa; }
+
+/* check.c */
+int probe(struct vm *vm, const struct probe *p, struct probe_out *out);
+int vm_halt(struct vm *vm);
+void mismatch(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fail(struct vm *vm, const char *what, int err); /* an npt call failed: -1 */
+const char *probe_name(unsigned cmd);
+void flags_str(unsigned flags, char *buf, size_t len);
+
+/* scenarios.c */
+struct scenario {
+	const char *name;
+	const char *summary;
+	int (*run)(struct vm *vm);
+	int selftest; /* must fail; not run unless named */
+};
+extern const struct scenario scenarios[];
+const struct scenario *scenario_find(const char *name);
+
+#endif
