@@ -47,13 +47,11 @@
  * and ld.lld at build time; the test exits 77 when QEMU or a stub is absent.
  */
 #include <check.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
