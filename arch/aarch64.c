@@ -320,7 +320,12 @@ uint64_t npt_arm_vttbr(const struct npt_table *t, unsigned vmid)
  * off, both halves enabled. Load npt_root() into TTBR0_EL1 and TTBR1_EL1:
  * TTBR0 then translates the low half of npt's canonical input space and
  * TTBR1 the high half, each indexing VA bits 47:39 at level 0 exactly as
- * npt does. Set EPD1 (bit 23) to use the table for the low half only. */
+ * npt does. Set EPD1 (bit 23) to use the table for the low half only.
+ * Hardware picks the TTBR by VA bits 63:48 all-zero / all-one, not by
+ * bit 47: a VA npt calls non-canonical (e.g. 0x0000800000000000 through
+ * TTBR0) reaches a root entry too, aliasing the other half's mapping;
+ * npt's own canonical addresses translate exactly as npt says (tests/
+ * test_qemu probes both halves). */
 uint64_t npt_arm_tcr(const struct npt_table *t)
 {
 	if (!t || npt_table_format(t) != &npt_fmt_aarch64)
