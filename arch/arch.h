@@ -13,6 +13,7 @@
 extern const struct npt_format npt_fmt_x86_64;
 extern const struct npt_format npt_fmt_x86_64_la57;
 extern const struct npt_format npt_fmt_npt;
+extern const struct npt_format npt_fmt_npt5;
 
 /* arch/ept.c: Intel EPT (Intel SDM vol. 3C §29.3). */
 extern const struct npt_format npt_fmt_ept;

@@ -15,6 +15,7 @@ const struct npt_format *const npt_formats[] = {
 	&npt_fmt_npt,
 	&npt_fmt_ept,
 	&npt_fmt_ept5,
+	&npt_fmt_npt5,
 	/* AArch64 — arch/aarch64.c */
 	&npt_fmt_aarch64,
 	&npt_fmt_aarch64_s2,

@@ -125,68 +125,35 @@ static unsigned x86_decode(const struct npt_format *f, unsigned level, uint64_t 
 	return flags & f->flags;
 }
 
-const struct npt_format npt_fmt_x86_64 = {
-	.name = "x86_64",
-	.description = "x86-64 4-level paging (48-bit canonical VA, 4K/2M/1G leaves)",
-	.levels = 4,
-	.va_bits = 48,
-	.pa_bits = 52,
-	.canonical = 1,
-	.stage2 = 0,
-	.addr_shift = 0,
-	.leaf_levels = 0x7, /* 4K, 2M, 1G (1G needs CPUID.80000001H:EDX.Page1GB) */
-	.flags = X86_FLAGS_S1,
-	.addr_mask = X86_ADDR,
-	.present_mask = X86_P,
-	.leaf_mask = X86_PS,
-	.leaf_xor = 0,
-	.table_bits = X86_TABLE,
-	.encode = x86_encode,
-	.decode = x86_decode,
-	.priv = NULL,
-};
+/* The four x86 formats differ only in depth, width and whether the input is
+ * a canonical linear address or a guest-physical one. */
+#define X86_FORMAT(NAME, DESC, LEVELS, VA_BITS, STAGE2)                         \
+	{                                                                       \
+		.name = NAME, .description = DESC, .levels = LEVELS,            \
+		.va_bits = VA_BITS, .pa_bits = 52, .canonical = !(STAGE2),      \
+		.stage2 = STAGE2, .addr_shift = 0,                              \
+		/* 4K, 2M, 1G (1G needs CPUID.80000001H:EDX.Page1GB) */          \
+		.leaf_levels = 0x7,                                             \
+		.flags = (STAGE2) ? X86_FLAGS_S2 : X86_FLAGS_S1,                \
+		.addr_mask = X86_ADDR, .present_mask = X86_P,                   \
+		.leaf_mask = X86_PS, .leaf_xor = 0, .table_bits = X86_TABLE,    \
+		.encode = x86_encode, .decode = x86_decode, .priv = NULL,       \
+	}
 
-const struct npt_format npt_fmt_x86_64_la57 = {
-	.name = "x86_64-la57",
-	.description = "x86-64 5-level paging, CR4.LA57 (57-bit canonical VA, 4K/2M/1G leaves)",
-	.levels = 5,
-	.va_bits = 57,
-	.pa_bits = 52,
-	.canonical = 1,
-	.stage2 = 0,
-	.addr_shift = 0,
-	.leaf_levels = 0x7,
-	.flags = X86_FLAGS_S1,
-	.addr_mask = X86_ADDR,
-	.present_mask = X86_P,
-	.leaf_mask = X86_PS,
-	.leaf_xor = 0,
-	.table_bits = X86_TABLE,
-	.encode = x86_encode,
-	.decode = x86_decode,
-	.priv = NULL,
-};
+const struct npt_format npt_fmt_x86_64 = X86_FORMAT("x86_64",
+	"x86-64 4-level paging (48-bit canonical VA, 4K/2M/1G leaves)", 4, 48, 0);
 
-const struct npt_format npt_fmt_npt = {
-	.name = "npt",
-	.description = "AMD nested paging, nCR3 (4-level, 48-bit guest-physical, 4K/2M/1G leaves)",
-	.levels = 4,
-	.va_bits = 48,
-	.pa_bits = 52,
-	.canonical = 0, /* guest-physical input: zero-extended, not sign-extended */
-	.stage2 = 1,
-	.addr_shift = 0,
-	.leaf_levels = 0x7,
-	.flags = X86_FLAGS_S2,
-	.addr_mask = X86_ADDR,
-	.present_mask = X86_P,
-	.leaf_mask = X86_PS,
-	.leaf_xor = 0,
-	.table_bits = X86_TABLE,
-	.encode = x86_encode,
-	.decode = x86_decode,
-	.priv = NULL,
-};
+const struct npt_format npt_fmt_x86_64_la57 = X86_FORMAT("x86_64-la57",
+	"x86-64 5-level paging, CR4.LA57 (57-bit canonical VA, 4K/2M/1G leaves)", 5, 57, 0);
+
+/* Guest-physical input: zero-extended, not sign-extended. */
+const struct npt_format npt_fmt_npt = X86_FORMAT("npt",
+	"AMD nested paging, nCR3 (4-level, 48-bit guest-physical, 4K/2M/1G leaves)", 4, 48, 1);
+
+/* A host running with CR4.LA57 walks nested tables with 5 levels too
+ * (APM vol. 2 §15.25.3: the nested walk uses the host's paging mode). */
+const struct npt_format npt_fmt_npt5 = X86_FORMAT("npt5",
+	"AMD nested paging on a 5-level host (57-bit guest-physical, 4K/2M/1G leaves)", 5, 57, 1);
 
 /* ---- register values ------------------------------------------------------ */
 
@@ -201,7 +168,8 @@ uint64_t npt_x86_cr3(const struct npt_table *t)
 	if (!t)
 		return 0;
 	f = npt_table_format(t);
-	if (f != &npt_fmt_x86_64 && f != &npt_fmt_x86_64_la57 && f != &npt_fmt_npt)
+	if (f != &npt_fmt_x86_64 && f != &npt_fmt_x86_64_la57 && f != &npt_fmt_npt &&
+	    f != &npt_fmt_npt5)
 		return 0;
 	return npt_root(t) & X86_ADDR;
 }

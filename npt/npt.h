@@ -179,7 +179,7 @@ void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struc
 void npt_last_flush(const struct npt_table *t, struct npt_flush *out);
 
 /* ---- register values --------------------------------------------------- */
-uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt (nCR3) */
+uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */
 uint64_t npt_ept_pointer(const struct npt_table *t, int ad);   /* EPTP: WB, walk length, A/D enable */
 
 /* ---- AArch64, RISC-V, LoongArch register values (arch/aarch64.c,

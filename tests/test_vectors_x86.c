@@ -52,10 +52,12 @@
 
 static const struct npt_format *const x86_s1[] = { &npt_fmt_x86_64, &npt_fmt_x86_64_la57 };
 static const struct npt_format *const x86_all[] = { &npt_fmt_x86_64, &npt_fmt_x86_64_la57,
-						   &npt_fmt_npt };
+						   &npt_fmt_npt, &npt_fmt_npt5 };
+static const struct npt_format *const npts[] = { &npt_fmt_npt, &npt_fmt_npt5 };
 static const struct npt_format *const epts[] = { &npt_fmt_ept, &npt_fmt_ept5 };
 static const struct npt_format *const all5[] = { &npt_fmt_x86_64, &npt_fmt_x86_64_la57,
-						&npt_fmt_npt, &npt_fmt_ept, &npt_fmt_ept5 };
+						&npt_fmt_npt, &npt_fmt_ept, &npt_fmt_ept5,
+						&npt_fmt_npt5 };
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Encode through the public call with pa = 0 (address bits tested apart). */
@@ -159,7 +161,7 @@ static int is_ept(const struct npt_format *f)
 
 static int valid_for(const struct npt_format *f, unsigned fl)
 {
-	if (f == &npt_fmt_npt)
+	if (f == &npt_fmt_npt || f == &npt_fmt_npt5)
 		return valid_npt(fl);
 	if (is_ept(f))
 		return valid_ept(fl);
@@ -170,7 +172,8 @@ static int valid_for(const struct npt_format *f, unsigned fl)
 
 START_TEST(formats_list)
 {
-	static const char *const names[] = { "x86_64", "x86_64-la57", "npt", "ept", "ept5" };
+	static const char *const names[] = { "x86_64", "x86_64-la57", "npt", "ept", "ept5",
+					      "npt5" };
 	const char *const *pub = npt_format_names();
 	unsigned i;
 
@@ -205,6 +208,8 @@ START_TEST(formats_data)
 		{ &npt_fmt_ept5, 5, 57, 0, 1,
 		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, ER | EW | EX, ELEAF,
 		  ER | EW | EX },
+		{ &npt_fmt_npt5, 5, 57, 0, 1,
+		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, P, PS, P | RW | US },
 	};
 	unsigned i;
 
@@ -309,7 +314,7 @@ END_TEST
 
 START_TEST(npt_vectors)
 {
-	const struct npt_format *f = &npt_fmt_npt;
+	const struct npt_format *f = npts[_i];
 
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
 		uint64_t ps = lvl ? PS : 0;
@@ -335,7 +340,7 @@ END_TEST
 
 START_TEST(npt_refused)
 {
-	const struct npt_format *f = &npt_fmt_npt;
+	const struct npt_format *f = npts[_i];
 
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
 		for (unsigned fl = 0; fl < 0x100; fl++)
@@ -353,7 +358,7 @@ END_TEST
 
 START_TEST(npt_decode_hides_us_g)
 {
-	const struct npt_format *f = &npt_fmt_npt;
+	const struct npt_format *f = npts[_i];
 
 	/* U/S is npt's own; G (hand-set) is ignored in nested tables. */
 	ck_assert_uint_eq(dec_leaf(f, 0, P | US | GLB | NX, 0), NPT_R);
@@ -462,7 +467,7 @@ START_TEST(round_trip_all)
 	}
 	/* 3 levels × valid combinations: x86 s1 = R × {W,X,U,DEV,A,G} × D only with W
 	 * = 64 + 32 = 96; npt = R × {W,X,DEV,A,D} = 32; ept = {R,RW,RX,RWX,X} × 8 = 40. */
-	if (f == &npt_fmt_npt)
+	if (f == &npt_fmt_npt || f == &npt_fmt_npt5)
 		ck_assert_uint_eq(valid, 3 * 32);
 	else if (is_ept(f))
 		ck_assert_uint_eq(valid, 3 * 40);
@@ -656,9 +661,9 @@ static Suite *vectors_x86_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("npt");
-	tcase_add_test(tc, npt_vectors);
-	tcase_add_test(tc, npt_refused);
-	tcase_add_test(tc, npt_decode_hides_us_g);
+	tcase_add_loop_test(tc, npt_vectors, 0, NELEM(npts));
+	tcase_add_loop_test(tc, npt_refused, 0, NELEM(npts));
+	tcase_add_loop_test(tc, npt_decode_hides_us_g, 0, NELEM(npts));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ept");
