@@ -318,8 +318,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	o.s2fmt = npt_format_by_name(fmt_name);
 	if (!o.s2fmt || npt_format_info(o.s2fmt, &info) < 0 || !info.stage2) {
-		fprintf(stderr, "vmm: %s format '%s'; stage-2 formats:",
-			o.s2fmt ? "not a stage-2" : "unknown", fmt_name);
+		if (o.s2fmt)
+			fprintf(stderr, "vmm: format '%s' is not a stage-2 format; stage-2 formats:",
+				fmt_name);
+		else
+			fprintf(stderr, "vmm: unknown format '%s'; stage-2 formats:", fmt_name);
 		list_stage2(stderr);
 		fprintf(stderr, "\n");
 		return 2;
