@@ -86,13 +86,6 @@ int pool_take(struct pool *p, uint64_t pa, uint64_t count)
 	return 0;
 }
 
-int pool_in_use(const struct pool *p, uint64_t pa)
-{
-	uint64_t i = (pa - p->base) / PAGE_SIZE;
-
-	return pa >= p->base && i < p->frames && bit(p, i);
-}
-
 /* ---- npt_mm callbacks ------------------------------------------------------ */
 
 static int mm_alloc(void *ctx, uint64_t *pa)

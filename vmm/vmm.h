@@ -72,7 +72,6 @@ void pool_fini(struct pool *p);
 int pool_alloc(struct pool *p, uint64_t count, uint64_t *pa); /* aligned to count*4K if a power of 2 */
 void pool_free(struct pool *p, uint64_t pa, uint64_t count);
 int pool_take(struct pool *p, uint64_t pa, uint64_t count); /* claim given frames; -1 if any is in use */
-int pool_in_use(const struct pool *p, uint64_t pa);
 
 /* ---- options (main.c) ----------------------------------------------------- */
 struct options {
@@ -86,7 +85,7 @@ struct options {
 	const uint8_t *stub;    /* the guest image */
 	size_t stub_size;
 	int kvm;                /* /dev/kvm */
-	double t_main;          /* when main() started (for --stats) */
+	double t_main;          /* when `vmm run` started (for --stats) */
 };
 
 /* Layout from --mem (main.c validates with it before anything starts). */
