@@ -119,6 +119,7 @@ void fctx_init(struct fctx *c, unsigned idx, size_t pool_frames, int linear)
 	ck_assert_msg(c->info.levels >= 2 && c->info.levels < TU_MAX_LEVELS,
 		      "[%s] levels %u", c->name, c->info.levels);
 	ck_assert_msg(testmm_init(&c->mm, TU_POOL_BASE, pool_frames) == 0, "testmm_init");
+	c->linear = linear;
 	if (!linear) {
 		c->mm.mm.flags = 0;
 		c->mm.mm.linear_offset = 0;
@@ -173,6 +174,18 @@ void fctx_init(struct fctx *c, unsigned idx, size_t pool_frames, int linear)
 	npt_free(t);
 	ck_assert_msg(testmm_live(&c->mm) == 0, "[%s] npt_free left %zu frames", c->name,
 		      testmm_live(&c->mm));
+}
+
+void fctx_repool(struct fctx *c, uint64_t base_pa, size_t frames)
+{
+	ck_assert_msg(testmm_live(&c->mm) == 0, "[%s] repool with %zu frames live", c->name,
+		      testmm_live(&c->mm));
+	testmm_destroy(&c->mm);
+	ck_assert_msg(testmm_init(&c->mm, base_pa, frames) == 0, "testmm_init");
+	if (!c->linear) {
+		c->mm.mm.flags = 0;
+		c->mm.mm.linear_offset = 0;
+	}
 }
 
 void fctx_fini(struct fctx *c)

@@ -52,6 +52,7 @@ struct fctx {
 	const struct npt_format *fmt;
 	struct npt_format_info info;
 	struct testmm mm;
+	int linear;            /* the pool is NPT_MM_LINEAR */
 	unsigned root_level;
 	uint64_t root_esize;   /* bytes one root entry covers */
 	unsigned leaf_levels;  /* bit L: leaves at level L */
@@ -74,6 +75,8 @@ unsigned fmt_count(void);
  * 0x40000000 (linear: NPT_MM_LINEAR on, else phys_to_virt is called). */
 void fctx_init(struct fctx *c, unsigned idx, size_t pool_frames, int linear);
 void fctx_fini(struct fctx *c);
+/* Replaces the (empty) pool by one of frames frames at base_pa. */
+void fctx_repool(struct fctx *c, uint64_t base_pa, size_t frames);
 /* npt_new on the context's pool; fails the test on error. */
 struct npt_table *fctx_new(struct fctx *c);
 
