@@ -13,8 +13,10 @@
  *   frame the engine touches is allocated);  2: 10 % of allocations fail
  *   (NPT_ERR_NOMEM must change nothing).
  * Every failure message starts with "<format> seed S op #N: <the call>".
- * Reproduce one seed:  NPT_SEED=S CK_RUN_CASE=random build/tests/test_random
- * (NPT_OPS=N changes the number of calls per seed, default 4000).
+ * A failed comparison also prints the 16 calls before it on stderr.
+ * Reproduce:  NPT_SEED=S build/tests/test_random  (runs seed S on every format
+ * and variant; CK_FORK=no for a debugger; NPT_OPS=N calls per seed, default
+ * 4000; NPT_VERBOSE=1 prints what each run did, per call and result).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -52,6 +54,8 @@ struct rt {
 	unsigned long stat[9][12]; /* per call kind: results (index -rc), [11]: NOMEM injected */
 	unsigned kind;
 	size_t max_leaves;
+	unsigned variant;
+	char hist[16][512]; /* the last calls, printed when a comparison fails */
 };
 
 static const char *const kind_names[] = { "map", "map_region", "unmap", "unmap_region",
@@ -75,13 +79,23 @@ static void label(struct rt *r, const char *fmt, ...) __attribute__((format(prin
 static void label(struct rt *r, const char *fmt, ...)
 {
 	va_list ap;
-	int o = snprintf(r->label, sizeof(r->label), "%s seed %" PRIu64 " op #%lu: ", r->fname,
-			 r->seed, r->op);
+	int o = snprintf(r->label, sizeof(r->label), "%s variant %u seed %" PRIu64 " op #%lu: ",
+			 r->fname, r->variant, r->seed, r->op);
 
 	va_start(ap, fmt);
 	vsnprintf(r->label + o, sizeof(r->label) - (size_t)o, fmt, ap);
 	va_end(ap);
 	r->c.name = r->label;
+	memcpy(r->hist[r->op % 16], r->label, sizeof(r->label));
+}
+
+static void dump_history(struct rt *r)
+{
+	unsigned long i;
+
+	fprintf(stderr, "last calls before the failed comparison:\n");
+	for (i = r->op > 15 ? r->op - 15 : 1; i <= r->op; i++)
+		fprintf(stderr, "  %s\n", r->hist[i % 16]);
 }
 
 /* ---- whole-table comparison ---------------------------------------------- */
@@ -94,6 +108,9 @@ static void compare_all(struct rt *r)
 	for (i = 0; i < n && i < r->m.n; i++) {
 		const struct mleaf *x = &r->m.l[i];
 
+		if (lv[i].va != x->va || lv[i].level != x->level || lv[i].pa != x->pa ||
+		    lv[i].flags != x->flags)
+			dump_history(r);
 		ck_assert_msg(lv[i].va == x->va && lv[i].level == x->level && lv[i].pa == x->pa &&
 				      lv[i].flags == x->flags,
 			      "[%s] leaf %zu: table has va 0x%llx level %u pa 0x%llx flags 0x%x, "
@@ -102,6 +119,8 @@ static void compare_all(struct rt *r)
 			      (unsigned long long)lv[i].pa, lv[i].flags, (unsigned long long)x->va,
 			      x->level, (unsigned long long)x->pa, x->flags);
 	}
+	if (n != r->m.n)
+		dump_history(r);
 	ck_assert_msg(n == r->m.n, "[%s] table has %zu leaves, model %zu (first extra: 0x%llx)",
 		      r->c.name, n, r->m.n,
 		      (unsigned long long)(n > r->m.n ? lv[r->m.n].va
@@ -558,6 +577,7 @@ static void run(unsigned fmt, unsigned variant, uint64_t seed, unsigned long ops
 	fctx_init(&r->c, fmt, POOL, variant != 1);
 	r->fname = r->c.name;
 	r->seed = seed;
+	r->variant = variant;
 	r->rng = seed * 0x2545f4914f6cdd1dull + fmt;
 	label(r, "setup");
 	memset(&cfg, 0, sizeof(cfg));
