@@ -41,30 +41,124 @@ int npt_lookup(const struct npt_table *t, uint64_t ia, struct npt_lookup *out)
 	return 0;
 }
 
-int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
-	      uint64_t *page_size)
+/* The page holding va is in range: the check npt_check_input makes of one
+ * page comes down to va's top bits. */
+static inline int va_in_range(const struct npt_format *f, uint64_t va)
 {
+	if (f->canonical) {
+		const unsigned s = 64u - f->va_bits;
+
+		return (uint64_t)((int64_t)(va << s) >> s) == va;
+	}
+	return !(va >> f->va_bits);
+}
+
+/* npt_query for every case: any allocator, flags decoded. */
+static int query_general(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
+			 uint64_t *page_size)
+{
+	const struct npt_format *f;
 	struct npt_lookup l;
-	uint64_t first, last, size;
+	uint64_t size;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	/* Range-check the page holding va; its offset is carried through. */
-	err = npt_check_input(t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE, &first, &last);
-	if (err)
-		return err;
+	f = t->fmt;
+	if (!va_in_range(f, va))
+		return NPT_ERR_RANGE;
 	err = npt_lookup(t, va & t->ia_mask, &l);
 	if (err)
 		return err;
 	size = npt_level_size(l.level);
 	if (pa)
-		*pa = (npt_pte_addr(t->fmt, l.pte) & ~(size - 1)) | (va & (size - 1));
+		*pa = (npt_pte_addr(f, l.pte) & ~(size - 1)) | (va & (size - 1));
 	if (flags)
-		*flags = t->fmt->decode(t->fmt, l.level, l.pte);
+		*flags = f->decode(f, l.level, l.pte);
 	if (page_size)
 		*page_size = size;
 	return 0;
+}
+
+#if defined(__GNUC__)
+#define NPT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NPT_ALWAYS_INLINE inline
+#endif
+
+/* npt_query's common case: an NPT_MM_LINEAR allocator, no flags wanted, a
+ * format whose address field is in place (addr_shift 0) and whose present and
+ * leaf bits lie outside it. Compiled once per root level, so the walk is
+ * unrolled with constant shifts; it makes no call, so it saves no registers.
+ * One test per level: an entry whose present and leaf bits are those of the
+ * format's table entries (table_bits) is a table, exactly as
+ * npt_pte_present / npt_pte_leaf would say. Anything else -- a leaf, an empty
+ * entry, a table entry written with other bits -- is classified exactly at
+ * `other`, and what this path does not handle goes to query_general, which
+ * makes the same checks and returns the same results. */
+static NPT_ALWAYS_INLINE int query_linear(const struct npt_table *t, uint64_t va, uint64_t *pa,
+					  uint64_t *page_size, const unsigned root)
+{
+	const struct npt_format *f = t->fmt;
+	const uint64_t tmask = f->present_mask | f->leaf_mask, tval = f->table_bits & tmask;
+	const uint64_t addr_mask = f->addr_mask;
+	const uintptr_t off = t->mm.linear_offset;
+	const uint64_t ia = va & t->ia_mask;
+	const uint64_t *tbl;
+	uint64_t pte, size;
+	unsigned level;
+
+	if (!va_in_range(f, va))
+		return NPT_ERR_RANGE;
+	if (tmask & addr_mask)
+		return query_general(t, va, pa, NULL, page_size);
+	pte = t->root[(ia >> npt_level_shift(root)) & (t->root_entries - 1)];
+#define NPT_STEP(L)                                                                  \
+	do {                                                                         \
+		if ((pte & tmask) != tval) {                                         \
+			level = (L) + 1;                                             \
+			goto other;                                                  \
+		}                                                                    \
+		tbl = (const uint64_t *)(uintptr_t)((pte & addr_mask) + off);        \
+		pte = tbl[(ia >> npt_level_shift(L)) & (NPT_ENTRIES - 1)];           \
+	} while (0)
+
+	if (root >= 4)
+		NPT_STEP(3);
+	if (root >= 3)
+		NPT_STEP(2);
+	if (root >= 2)
+		NPT_STEP(1);
+	NPT_STEP(0);
+#undef NPT_STEP
+	level = 0;
+other:
+	if (!npt_pte_present(f, pte))
+		return NPT_ERR_NOT_MAPPED;
+	if (!npt_pte_leaf(f, level, pte))
+		return query_general(t, va, pa, NULL, page_size);
+	size = npt_level_size(level);
+	if (pa)
+		*pa = ((pte & addr_mask) & ~(size - 1)) | (va & (size - 1));
+	if (page_size)
+		*page_size = size;
+	return 0;
+}
+
+int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
+	      uint64_t *page_size)
+{
+	if (!t || flags || !(t->mm.flags & NPT_MM_LINEAR) || t->fmt->addr_shift)
+		return query_general(t, va, pa, flags, page_size);
+	switch (npt_root_level(t)) {
+	case 2:
+		return query_linear(t, va, pa, page_size, 2);
+	case 3:
+		return query_linear(t, va, pa, page_size, 3);
+	case 4:
+		return query_linear(t, va, pa, page_size, 4);
+	}
+	return query_general(t, va, pa, flags, page_size);
 }
 
 struct walk {
