@@ -1358,6 +1358,119 @@ START_TEST(t_copy_from)
 }
 END_TEST
 
+/* src empties the subtree under a shared entry (its last page goes): t shares
+ * that entry, so t must see the range unmapped, not a freed frame, and see
+ * src's next map there. Run without NPT_MM_LINEAR: phys_to_virt aborts on a
+ * frame that is not allocated. */
+START_TEST(t_copy_from_src_empties)
+{
+	struct fctx c;
+	struct npt_table *src, *t;
+	uint64_t R, K, P;
+	int rc;
+
+	fctx_init(&c, (unsigned)_i, POOL, 0);
+	R = c.root_esize;
+	K = fctx_area(&c, R, 3 * R);
+	P = fctx_pa(&c, lsize(1), 64 * PG);
+	src = fctx_new(&c);
+	t = fctx_new(&c);
+	EXPECT_OK(&c, npt_map(src, K + 5 * PG, P + 5 * PG, PG, c.rw));
+	EXPECT_OK(&c, npt_copy_from(t, src, K, R));
+	check_mapped(&c, t, K + 5 * PG, P + 5 * PG, PG, c.rw, __LINE__);
+	/* the last page under the shared entry goes from src */
+	EXPECT_OK(&c, npt_unmap_region(src, K + 5 * PG, PG));
+	rc = npt_query(t, K + 5 * PG, NULL, NULL, NULL);
+	ck_assert_msg(rc == NPT_ERR_NOT_MAPPED,
+		      "[%s] src unmapped the only page under an entry t shares; t's npt_query = %d "
+		      "(%s), expected NOT_MAPPED", c.name, rc, npt_strerror(rc));
+	check_tree(&c, t, 1, NULL);
+	/* and what src maps there next shows through */
+	EXPECT_OK(&c, npt_map(src, K + 9 * PG, P + 9 * PG, PG, c.rw));
+	check_mapped(&c, t, K + 9 * PG, P + 9 * PG, PG, c.rw, __LINE__);
+	npt_free(t);
+	npt_free(src);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
+/* A root-level leaf (Sv39 1 GiB, Sv48 512 GiB, ...) shared. */
+START_TEST(t_copy_from_leaf)
+{
+	struct fctx c;
+	struct npt_table *src, *t;
+	uint64_t R, K, P;
+	unsigned other;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	R = c.root_esize;
+	if (!fctx_has_leaf(&c, c.root_level) || !fctx_fits(&c, R, 3 * R)) {
+		fctx_fini(&c);
+		return;
+	}
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	K = fctx_area(&c, R, 3 * R);
+	P = fctx_pa(&c, R, 2 * R);
+	src = fctx_new(&c);
+	t = fctx_new(&c);
+	EXPECT_OK(&c, npt_map(src, K, P, R, c.rw));
+	EXPECT_OK(&c, npt_copy_from(t, src, K, R));
+	check_mapped(&c, t, K, P, R, c.rw, __LINE__);
+	EXPECT_FAIL(&c, t, npt_protect(t, K, other), NPT_ERR_SHARED);
+	EXPECT_FAIL(&c, t, npt_remap(t, K, P + R, other), NPT_ERR_SHARED);
+	EXPECT_FAIL(&c, t, npt_protect_region(t, K, R, other), NPT_ERR_SHARED);
+	EXPECT_FAIL(&c, t, npt_unmap_region(t, K + PG, PG), NPT_ERR_SHARED);
+	EXPECT_FAIL(&c, t, npt_protect_region(t, K + PG, PG, other), NPT_ERR_SHARED);
+	/* (a root-level leaf is shared by value: a later change of the entry
+	 * itself in src is not "under" it, npt.h promises nothing for t) */
+	EXPECT_OK(&c, npt_protect(src, K, other));
+	check_mapped(&c, src, K, P, R, other, __LINE__);
+	EXPECT_OK(&c, npt_unmap_region(t, K, R));
+	check_unmapped(&c, t, K, R, __LINE__);
+	check_mapped(&c, src, K, P, R, other, __LINE__);
+	ck_assert_uint_eq(npt_table_frames(t), c.info.root_frames);
+	/* npt.h: only npt_unmap_region over the whole entry drops a share; the
+	 * single-entry npt_unmap is a changing call like the others */
+	EXPECT_OK(&c, npt_copy_from(t, src, K, R));
+	EXPECT_FAIL(&c, t, npt_unmap(t, K, NULL, NULL), NPT_ERR_SHARED);
+	npt_free(t);
+	npt_free(src);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
+/* The last root entry (on a multi-frame root: in the last root frame). */
+START_TEST(t_copy_from_last_entry)
+{
+	struct fctx c;
+	struct npt_table *src, *t;
+	uint64_t R, K, P;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	R = c.root_esize;
+	K = (c.info.canonical ? 0 : c.lo_end) - R;
+	P = fctx_pa(&c, lsize(1), 64 * PG);
+	src = fctx_new(&c);
+	t = fctx_new(&c);
+	EXPECT_OK(&c, npt_map(src, K + R - PG, P, PG, c.rw));
+	EXPECT_OK(&c, npt_map(src, K, P + PG, PG, c.ro));
+	EXPECT_OK(&c, npt_copy_from(t, src, K, R));
+	check_mapped(&c, t, K + R - PG, P, PG, c.rw, __LINE__);
+	check_mapped(&c, t, K, P + PG, PG, c.ro, __LINE__);
+	EXPECT_FAIL(&c, t, npt_map(t, K + PG, P, PG, c.rw), NPT_ERR_SHARED);
+	check_tree(&c, t, 0, NULL);
+	EXPECT_OK(&c, npt_unmap_region(t, K, R));
+	check_unmapped(&c, t, K, R, __LINE__);
+	check_mapped(&c, src, K + R - PG, P, PG, c.rw, __LINE__);
+	npt_free(t);
+	npt_free(src);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- the edges of the input space ------------------------------------------ */
 
 START_TEST(t_edges)
@@ -1492,6 +1605,13 @@ static Suite *api_suite(void)
 	ADD_FMT_TEST(tc, t_walk);
 	ADD_FMT_TEST(tc, t_flush);
 	ADD_FMT_TEST(tc, t_copy_from);
+	ADD_FMT_TEST(tc, t_copy_from_leaf);
+	ADD_FMT_TEST(tc, t_copy_from_last_entry);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("share_src_empties");
+	tcase_set_timeout(tc, 60);
+	ADD_FMT_TEST(tc, t_copy_from_src_empties);
 	suite_add_tcase(s, tc);
 	return s;
 }
