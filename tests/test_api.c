@@ -1380,6 +1380,20 @@ START_TEST(t_copy_from_src_empties)
 	check_mapped(&c, t, K + 5 * PG, P + 5 * PG, PG, c.rw, __LINE__);
 	/* the last page under the shared entry goes from src */
 	EXPECT_OK(&c, npt_unmap_region(src, K + 5 * PG, PG));
+	{
+		/* t's root entry for K: absent, or pointing to a frame still allocated */
+		const uint64_t *root = testmm_va(&c.mm, npt_root(t));
+		unsigned idx = (unsigned)((K >> (12 + 9 * c.root_level)) & (c.info.root_entries - 1));
+		uint64_t next = 0;
+		int leaf = 0;
+
+		if (npt_decode(c.fmt, c.root_level, root[idx], &next, NULL, &leaf) == 0 && !leaf)
+			ck_assert_msg(testmm_is_allocated(&c.mm, next),
+				      "[%s] src unmapped the only page under root entry %u, which t "
+				      "shares: src freed the table at pa 0x%llx, t's entry still "
+				      "points to it (use after free)",
+				      c.name, idx, (unsigned long long)next);
+	}
 	rc = npt_query(t, K + 5 * PG, NULL, NULL, NULL);
 	ck_assert_msg(rc == NPT_ERR_NOT_MAPPED,
 		      "[%s] src unmapped the only page under an entry t shares; t's npt_query = %d "
