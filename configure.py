@@ -28,7 +28,7 @@ CHECK_FALLBACK = '-lcheck -lsubunit -lm -lrt -lpthread'
 # Folders whose contents decide what gets built: adding or removing a file in
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
-SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'vmm', 'guest',
+SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'tests/fuzz', 'vmm', 'guest',
                'guest/x86', 'guest/aarch64', 'guest/riscv']
 
 
@@ -226,6 +226,37 @@ def write_vmm_and_guests(n):
     return write_vmm(n, guests) + guests + write_guest_qemu(n)
 
 
+# ---- fuzzing ------------------------------------------------------------------
+
+def write_fuzz(n):
+    """tests/fuzz/*.c (the libFuzzer target and its driver), the engine and
+    the test helpers it needs, built with clang -fsanitize=fuzzer,address,
+    undefined into $builddir/fuzz/; `ninja fuzz` runs it for
+    $NPT_FUZZ_SECONDS (default 60) seconds (scripts/fuzz.sh). Not part of
+    `all`: it needs clang with libFuzzer."""
+    n.var('fuzzcc', 'clang')
+    n.var('fuzzflags', '-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g '
+          '-fno-omit-frame-pointer -fsanitize=address,undefined '
+          '-fno-sanitize-recover=all -Inpt -Itests/lib')
+    n.rule('fuzzcc', '$fuzzcc -MMD -MF $out.d $fuzzflags $san -c $in -o $out',
+           'FUZZCC $out', depfile='$out.d', deps='gcc')
+    n.rule('fuzzlink', '$fuzzcc $fuzzflags -fsanitize=fuzzer -o $out $in -lpthread',
+           'FUZZLINK $out')
+    objs = []
+    helpers = ['tests/lib/testmm.c', 'tests/lib/model.c',
+               'tests/lib/invariants.c']
+    for src in (files('npt/*.c') + files('arch/*.c') +
+                [h for h in helpers if os.path.exists(h)] +
+                files('tests/fuzz/*.c')):
+        objs += n.build('$builddir/fuzz/obj/' + os.path.splitext(src)[0] +
+                        '.o', 'fuzzcc', src, san='-fsanitize=fuzzer-no-link')
+    exe = n.build('$builddir/fuzz/fuzz_npt', 'fuzzlink', objs)
+    n.rule('fuzzrun', 'scripts/fuzz.sh --run $in', 'FUZZ', pool='console')
+    n.build('fuzz-run', 'fuzzrun', exe)
+    n.build('fuzz', 'phony', 'fuzz-run')
+    n.line()
+
+
 # ---- everything -------------------------------------------------------------
 
 def write_install(n):
@@ -265,6 +296,7 @@ def generate(args, argv):
     programs, scripts = write_tests(n, check_cflags, check_libs)
     extra = write_vmm_and_guests(n)
     write_bench(n, args.mode)
+    write_fuzz(n)
     write_install(n)
 
     n.build('all', 'phony', lib + programs + extra)

@@ -11,9 +11,10 @@
  *    root_entries as npt_format_info() says;
  *  - every entry: absent entries are all-zero words; a present entry is a
  *    leaf only at one of the format's leaf levels (level 0 always), a leaf's
- *    output address is aligned to its size and inside pa_bits, and the leaf
- *    is exactly what npt_encode_leaf() writes for its decoded flags (no stray
- *    bits); a table entry is exactly table_bits | address, pointing to a
+ *    output (its address field masked to its size: below it some formats
+ *    keep flags) is inside pa_bits, and the leaf is exactly what
+ *    npt_encode_leaf() writes for its decoded flags and that output (no
+ *    stray bits, no address bits below the leaf size); a table entry is exactly table_bits | address, pointing to a
  *    4 KiB frame allocated singly (not part of a contiguous block) in the
  *    pool;
  *  - every table is reached exactly once over the whole set (no frame under
