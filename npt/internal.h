@@ -21,6 +21,9 @@ struct npt_table {
 	uint64_t frames;   /* owned frames, root included */
 	/* root slots holding an entry shared from another table (npt_copy_from) */
 	uint64_t shared[NPT_ROOT_MAX_ENTRIES / 64];
+	/* root slots whose table another table shares: that table is kept even
+	 * when it empties, because the sharer still points at it */
+	uint64_t exported[NPT_ROOT_MAX_ENTRIES / 64];
 	void (*flush_hook)(void *arg, const struct npt_flush *f);
 	void *flush_arg;
 	uint64_t flush_threshold;
@@ -52,6 +55,11 @@ static inline void *npt_virt(const struct npt_table *t, uint64_t pa)
 static inline int npt_is_shared(const struct npt_table *t, unsigned level, unsigned idx)
 {
 	return level == npt_root_level(t) && (t->shared[idx / 64] >> (idx % 64) & 1);
+}
+
+static inline int npt_is_exported(const struct npt_table *t, unsigned level, unsigned idx)
+{
+	return level == npt_root_level(t) && (t->exported[idx / 64] >> (idx % 64) & 1);
 }
 
 /* Input address of the first byte an entry covers, as callers see it

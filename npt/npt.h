@@ -159,7 +159,11 @@ int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned whi
 
 /* Share src's top-level entries for [va, va + size) (aligned to the root
  * entry size). Shared entries are never freed or changed through t; an
- * npt_unmap_region covering a whole shared entry drops the share. */
+ * npt_unmap_region covering a whole shared entry drops the share (npt_unmap
+ * refuses with NPT_ERR_SHARED). src keeps the tables it lends even when they
+ * empty, so t sees everything src later maps beneath a shared entry; a slot
+ * that was empty (or a root-level leaf) is copied by value. src must outlive
+ * t's shares. */
 int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size);
 
 /* ---- TLB ------------------------------------------------------------------

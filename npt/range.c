@@ -41,6 +41,7 @@ struct op {
 	uint64_t need;             /* plan: frames the apply pass takes */
 	uint64_t cache;            /* apply: preallocated frames, linked through word 0 */
 	int changed;               /* apply: a present entry changed: TLB flush needed */
+	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
 	uint64_t flush_first, flush_last;
 };
 
@@ -496,8 +497,9 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 		}
 
 		if (npt_is_shared(t, level, i)) {
-			/* Only a whole shared entry may be dropped, and only by unmap. */
-			if (o->kind != OP_UNMAP || !full)
+			/* Only a whole shared entry may be dropped, and only by
+			 * npt_unmap_region. */
+			if (!o->drop_shares || !full)
 				return NPT_ERR_SHARED;
 			if (o->apply) {
 				tbl[i] = 0;
@@ -546,15 +548,17 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			continue;
 		}
 
-		/* A table. Tables are never left empty, so mapping over a whole one
-		 * always collides with something. */
-		if (o->kind == OP_MAP && full)
-			return NPT_ERR_ALREADY_MAPPED;
+		/* A table. Tables are never left empty (but for those another table
+		 * shares, see share.c), so mapping over a whole one always collides
+		 * with something. */
 		{
+			const int keep = npt_is_exported(t, level, i);
 			uint64_t cpa = npt_pte_addr(f, pte);
 			uint64_t *child = npt_virt(t, cpa);
 
-			if (o->apply && o->kind == OP_UNMAP && full) {
+			if (o->kind == OP_MAP && full && !keep)
+				return NPT_ERR_ALREADY_MAPPED;
+			if (o->apply && o->kind == OP_UNMAP && full && !keep) {
 				publish(&tbl[i], 0);
 				npt_free_subtree(t, level - 1, cpa);
 				note_flush(o, ebase, elast);
@@ -563,7 +567,7 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			err = op_level(o, level - 1, child, NULL, ebase, 0);
 			if (err)
 				return err;
-			if (o->apply && o->kind == OP_UNMAP && table_empty(f, child)) {
+			if (o->apply && o->kind == OP_UNMAP && !keep && table_empty(f, child)) {
 				publish(&tbl[i], 0);
 				npt_frame_free(t, cpa);
 			}
@@ -674,7 +678,7 @@ int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, u
 
 int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
 {
-	struct op o = { .t = t, .kind = OP_UNMAP };
+	struct op o = { .t = t, .kind = OP_UNMAP, .drop_shares = 1 };
 	int err;
 
 	if (!t)

@@ -2,7 +2,11 @@
  * npt_copy_from: a table borrows another's top-level entries (the way a
  * kernel shares its half of the address space with every process table).
  * Borrowed entries are marked in t->shared: t never frees them and refuses
- * to change anything beneath them.
+ * to change anything beneath them. The lender marks them in src->exported
+ * and from then on keeps the table under such a slot even when it empties,
+ * so the borrower never points at a freed frame and still sees what src
+ * maps there later. (The marking is bookkeeping, not a change to src's
+ * mappings: hence the cast.)
  */
 #include "internal.h"
 
@@ -33,14 +37,18 @@ int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va,
 	npt_flush_begin(t);
 	for (i = lo; i <= hi; i++) {
 		uint64_t old = t->root[i], pte = src->root[i];
+		struct npt_table *lender = (struct npt_table *)src;
 
 		if (npt_pte_present(f, old) && old != pte)
 			changed = 1;
 		__atomic_store_n(&t->root[i], pte, __ATOMIC_RELEASE);
-		if (npt_pte_present(f, pte))
+		if (npt_pte_present(f, pte)) {
 			t->shared[i / 64] |= 1ull << (i % 64);
-		else
+			if (!npt_pte_leaf(f, root, pte))
+				lender->exported[i / 64] |= 1ull << (i % 64);
+		} else {
 			t->shared[i / 64] &= ~(1ull << (i % 64));
+		}
 	}
 	npt_flush_end(t, changed, first, last);
 	return 0;
