@@ -167,9 +167,31 @@ struct walk {
 	unsigned which;
 	int (*visit)(const struct npt_visit *v, void *arg);
 	void *arg;
+	/* The last leaf decoded: neighbouring leaves nearly always carry the
+	 * same flag bits, and decode reads nothing else (not the address), so
+	 * its result is reused instead of an indirect call per leaf. */
+	uint64_t memo_bits;
+	unsigned memo_level, memo_flags;
+	int memo_valid;
 };
 
-static int walk_level(const struct walk *w, unsigned level, const uint64_t *tbl, uint64_t base,
+/* f->decode(f, level, pte), remembered for the last flag bits seen. */
+static unsigned walk_decode(struct walk *w, const struct npt_format *f, unsigned level,
+			    uint64_t pte, uint64_t esz)
+{
+	/* Everything but the leaf's own address bits. */
+	const uint64_t bits = pte & ~(f->addr_mask & ~((esz >> f->addr_shift) - 1));
+
+	if (!w->memo_valid || bits != w->memo_bits || level != w->memo_level) {
+		w->memo_flags = f->decode(f, level, pte);
+		w->memo_bits = bits;
+		w->memo_level = level;
+		w->memo_valid = 1;
+	}
+	return w->memo_flags;
+}
+
+static int walk_level(struct walk *w, unsigned level, const uint64_t *tbl, uint64_t base,
 		      int shared)
 {
 	const struct npt_table *t = w->t;
@@ -195,7 +217,7 @@ static int walk_level(const struct walk *w, unsigned level, const uint64_t *tbl,
 				continue;
 			v.kind = NPT_WALK_LEAF;
 			v.pa = npt_pte_addr(f, pte) & ~(esz - 1);
-			v.flags = f->decode(f, level, pte);
+			v.flags = walk_decode(w, f, level, pte, esz);
 			r = w->visit(&v, w->arg);
 			if (r)
 				return r;
@@ -237,5 +259,6 @@ int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned whi
 	w.which = which;
 	w.visit = visit;
 	w.arg = arg;
+	w.memo_valid = 0;
 	return walk_level(&w, npt_root_level(t), t->root, 0, 0);
 }

@@ -148,23 +148,24 @@ static void fill_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uin
 		*p = bits | addr;
 }
 
+/* The two entries at p[k], p[k + 1] as one vector. */
+#define V2AT(p, k) (*(const v2u64 *)((p) + (k)))
+
 /* 1 if every entry of tbl[lo..hi] is present. */
 static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsigned lo,
 			   unsigned hi)
 {
 	const uint64_t m = f->present_mask;
-	unsigned i = lo;
-	const unsigned end = hi + 1;
+	const uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
 
 #ifdef NPT_VEC
-	if (end - lo >= 16) {
+	if (end - p >= 16) {
 		if (!(m & (m - 1))) {
 			/* One present bit: it is set in all entries iff in their AND. */
 			v2u64 acc = V2(m);
 
-			for (; end - i >= 8; i += 8)
-				acc &= *(const v2u64 *)&tbl[i] & *(const v2u64 *)&tbl[i + 2] &
-				       *(const v2u64 *)&tbl[i + 4] & *(const v2u64 *)&tbl[i + 6];
+			for (; end - p >= 8; p += 8)
+				acc &= V2AT(p, 0) & V2AT(p, 2) & V2AT(p, 4) & V2AT(p, 6);
 			if (!(acc[0] & acc[1] & m))
 				return 0;
 		} else if (!(m >> 63)) {
@@ -172,11 +173,9 @@ static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsi
 			const v2u64 vm = V2(m), one = V2(1);
 			v2u64 acc = V2(0);
 
-			for (; end - i >= 8; i += 8)
-				acc |= ((*(const v2u64 *)&tbl[i] & vm) - one) |
-				       ((*(const v2u64 *)&tbl[i + 2] & vm) - one) |
-				       ((*(const v2u64 *)&tbl[i + 4] & vm) - one) |
-				       ((*(const v2u64 *)&tbl[i + 6] & vm) - one);
+			for (; end - p >= 8; p += 8)
+				acc |= ((V2AT(p, 0) & vm) - one) | ((V2AT(p, 2) & vm) - one) |
+				       ((V2AT(p, 4) & vm) - one) | ((V2AT(p, 6) & vm) - one);
 			if ((acc[0] | acc[1]) >> 63)
 				return 0;
 		} else {
@@ -184,11 +183,11 @@ static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsi
 			const v2u64 vm = V2(m), zero = V2(0);
 			v2u64 acc = V2(~0ull), x0, x1, x2, x3;
 
-			for (; end - i >= 8; i += 8) {
-				x0 = *(const v2u64 *)&tbl[i] & vm;
-				x1 = *(const v2u64 *)&tbl[i + 2] & vm;
-				x2 = *(const v2u64 *)&tbl[i + 4] & vm;
-				x3 = *(const v2u64 *)&tbl[i + 6] & vm;
+			for (; end - p >= 8; p += 8) {
+				x0 = V2AT(p, 0) & vm;
+				x1 = V2AT(p, 2) & vm;
+				x2 = V2AT(p, 4) & vm;
+				x3 = V2AT(p, 6) & vm;
 				acc &= (x0 | (zero - x0)) & (x1 | (zero - x1)) &
 				       (x2 | (zero - x2)) & (x3 | (zero - x3));
 			}
@@ -197,8 +196,8 @@ static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsi
 		}
 	}
 #endif
-	for (; i < end; i++)
-		if (!(tbl[i] & m))
+	for (; p < end; p++)
+		if (!(*p & m))
 			return 0;
 	return 1;
 }
@@ -208,22 +207,20 @@ static int run_any_present(const struct npt_format *f, const uint64_t *tbl, unsi
 			   unsigned hi)
 {
 	const uint64_t m = f->present_mask;
-	unsigned i = lo;
-	const unsigned end = hi + 1;
+	const uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
 
 #ifdef NPT_VEC
-	if (end - lo >= 16) {
+	if (end - p >= 16) {
 		v2u64 acc = V2(0);
 
-		for (; end - i >= 8; i += 8)
-			acc |= *(const v2u64 *)&tbl[i] | *(const v2u64 *)&tbl[i + 2] |
-			       *(const v2u64 *)&tbl[i + 4] | *(const v2u64 *)&tbl[i + 6];
+		for (; end - p >= 8; p += 8)
+			acc |= V2AT(p, 0) | V2AT(p, 2) | V2AT(p, 4) | V2AT(p, 6);
 		if ((acc[0] | acc[1]) & m)
 			return 1;
 	}
 #endif
-	for (; i < end; i++)
-		if (tbl[i] & m)
+	for (; p < end; p++)
+		if (*p & m)
 			return 1;
 	return 0;
 }
@@ -250,32 +247,31 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
  * entries change (the usual case: a run of pages mapped alike). */
 static int protect_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t amask)
 {
-	unsigned i = lo;
-	const unsigned end = hi + 1;
+	uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
 	int changed = 0;
 
 #ifdef NPT_VEC
 	const v2u64 vb = V2(bits), vm = V2(amask), zero = V2(0);
 
-	for (; end - i >= 8; i += 8) {
-		v2u64 *p = (v2u64 *)&tbl[i];
-		v2u64 o0 = p[0], o1 = p[1], o2 = p[2], o3 = p[3];
+	for (; end - p >= 8; p += 8) {
+		v2u64 *v = (v2u64 *)p;
+		v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
 		v2u64 n0 = (o0 & vm) | vb, n1 = (o1 & vm) | vb, n2 = (o2 & vm) | vb, n3 = (o3 & vm) | vb;
 		v2u64 x0 = n0 ^ o0, x1 = n1 ^ o1, x2 = n2 ^ o2, x3 = n3 ^ o3;
-		/* bit 63 of x | -x: x != 0; all eight entries change, or take the
-		 * entry-by-entry loop below for this line. */
+		/* bit 63 of x | -x: x != 0. All eight entries change, or this line
+		 * goes entry by entry. */
 		v2u64 all = (x0 | (zero - x0)) & (x1 | (zero - x1)) & (x2 | (zero - x2)) &
 			    (x3 | (zero - x3));
 
 		if (!(all[0] & all[1] & (1ull << 63))) {
-			changed |= protect_entries(tbl, i, i + 8, bits, amask);
+			changed |= protect_entries(p, 0, 8, bits, amask);
 			continue;
 		}
-		p[0] = n0, p[1] = n1, p[2] = n2, p[3] = n3;
+		v[0] = n0, v[1] = n1, v[2] = n2, v[3] = n3;
 		changed = 1;
 	}
 #endif
-	return protect_entries(tbl, i, end, bits, amask) | changed;
+	return protect_entries(p, 0, (unsigned)(end - p), bits, amask) | changed;
 }
 
 static uint64_t table_entry(const struct op *o, uint64_t pa)
