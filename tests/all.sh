@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every test: the suite built with gcc and with clang (debug), then with
-# ASan+UBSan (clang), and a check that the committed build.ninja is what
-# configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
+# ASan+UBSan (clang), the gcc build's engine tests under valgrind, the
+# differential libFuzzer target for $NPT_FUZZ_SECONDS (default 60) seconds,
+# and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -34,6 +35,24 @@ run() {
 run gcc gcc debug
 run clang clang debug
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan clang asan
+
+# extra NAME CMD...: one more check, counted as one test.
+extra() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1)); bad+=("$name")
+	fi
+}
+
+# valgrind over the engine tests of the gcc debug build (reduced workload,
+# see scripts/valgrind.sh), and the libFuzzer target for 60 s.
+extra "valgrind (build-gcc)" scripts/valgrind.sh build-gcc
+extra "fuzz ${NPT_FUZZ_SECONDS:-60}s" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-60}" \
+	ninja -f build-clang/build.ninja fuzz
 
 echo "=== committed build.ninja"
 if python3 configure.py --stdout | diff -u build.ninja - ; then

@@ -61,6 +61,7 @@ struct fz {
 	struct model_cfg cfg;
 	signed char *owner[NT]; /* per root slot: the table owning a shared entry, -1 none */
 	uint64_t *spte[NT];     /* the entry as shared */
+	unsigned char *exported[NT]; /* per root slot: lent by copy_from (npt.h: kept even empty) */
 	unsigned nshares;
 	unsigned root_level, top_leaf, root_shift;
 	uint64_t root_esize, ia_mask;
@@ -651,8 +652,12 @@ static unsigned shared_single(struct fz *z, unsigned ti, uint64_t va, int is_unm
 		return MODEL_BIT(NPT_ERR_NOT_MAPPED);
 	if (l->va != va)
 		return MODEL_BIT(NPT_ERR_HUGE);
+	/* npt_unmap of a whole shared root-level leaf: npt.h says only that
+	 * npt_unmap_region drops a share; the engine drops it here too, a
+	 * reading where only the region form may would refuse: either is
+	 * accepted, and checked to do what it says */
 	if (is_unmap && l->level == z->root_level)
-		return MODEL_OK; /* the whole shared entry: the share is dropped */
+		return MODEL_OK | MODEL_BIT(NPT_ERR_SHARED);
 	/* refused for the share, or for the arguments first */
 	return MODEL_BIT(NPT_ERR_SHARED) | MODEL_BIT(NPT_ERR_FLAGS) | MODEL_BIT(NPT_ERR_ALIGN) |
 	       MODEL_BIT(NPT_ERR_RANGE);
@@ -998,9 +1003,13 @@ static int op_copy_from(struct fz *z, struct rd *r, unsigned ti)
 			uint64_t sb = slot_va(z, i);
 			size_t j = mfirst(&z->m[ti], sb);
 
-			/* present in t and not shared: t's own model maps something there */
-			if (z->owner[ti][i] < 0 && j < z->m[ti].n &&
-			    z->m[ti].l[j].va <= sb + (z->root_esize - 1))
+			/* present in t and not shared: t's own model maps something
+			 * there, or t lent the slot once and keeps its table (which
+			 * may be empty now: read from the table, the one thing the
+			 * model cannot tell) */
+			if (z->owner[ti][i] < 0 &&
+			    ((j < z->m[ti].n && z->m[ti].l[j].va <= sb + (z->root_esize - 1)) ||
+			     (z->exported[ti][i] && npt_pte_present(z->fmt, z->t[ti]->root[i]))))
 				set = MODEL_BIT(NPT_ERR_ALREADY_MAPPED);
 		}
 	}
@@ -1016,6 +1025,8 @@ static int op_copy_from(struct fz *z, struct rd *r, unsigned ti)
 			share_clear(z, ti, i);
 			if (!npt_pte_present(z->fmt, z->t[si]->root[i]))
 				continue;
+			if (!npt_pte_leaf(z->fmt, z->root_level, z->t[si]->root[i]))
+				z->exported[si][i] = 1;
 			z->owner[ti][i] = (signed char)(z->owner[si][i] >= 0 ? z->owner[si][i] : (int)si);
 			z->spte[ti][i] = z->t[si]->root[i];
 			z->nshares++;
@@ -1097,6 +1108,7 @@ static int new_table(struct fz *z, unsigned ti)
 		return diverge(z, "npt_new = %d", err);
 	model_init(&z->m[ti], &z->cfg);
 	memset(z->owner[ti], -1, NPT_ROOT_MAX_ENTRIES);
+	memset(z->exported[ti], 0, NPT_ROOT_MAX_ENTRIES);
 	return 0;
 }
 
@@ -1242,7 +1254,8 @@ static int setup(struct fz *z, struct rd *r)
 	for (i = 0; i < NT; i++) {
 		z->owner[i] = malloc(NPT_ROOT_MAX_ENTRIES);
 		z->spte[i] = calloc(NPT_ROOT_MAX_ENTRIES, sizeof(uint64_t));
-		if (!z->owner[i] || !z->spte[i])
+		z->exported[i] = calloc(NPT_ROOT_MAX_ENTRIES, 1);
+		if (!z->owner[i] || !z->spte[i] || !z->exported[i])
 			abort();
 		if (new_table(z, i))
 			return -1;
@@ -1262,6 +1275,7 @@ static void teardown(struct fz *z)
 			model_free(&z->m[i]);
 		free(z->owner[i]);
 		free(z->spte[i]);
+		free(z->exported[i]);
 	}
 	free(z->a.l);
 	free(z->b.l);

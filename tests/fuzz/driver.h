@@ -22,10 +22,12 @@
  * compared and the invariant checker (tests/lib/invariants.h) runs on the
  * set of tables (INV_COMPLETE: no frame leaked).
  *
- * Shares follow one protocol the driver enforces: when the owner of a shared
- * root entry changes that entry (frees the table under it, say), the sharer
- * drops the share at once with npt_unmap_region over the slot — before that
- * nothing reads it. npt.h makes keeping the source alive the caller's job.
+ * Shares: a shared slot reads through the model of the table that owns the
+ * entry (src keeps a lent table even when it empties, npt.h); a root-level
+ * leaf is copied by value, so when its owner changes it the driver drops the
+ * copy at once with npt_unmap_region over the slot (the model cannot follow
+ * a frozen copy), and before npt_free of a lender every share of its
+ * entries is dropped (npt.h: src must outlive t's shares).
  */
 #ifndef NPT_TESTS_FUZZ_DRIVER_H
 #define NPT_TESTS_FUZZ_DRIVER_H
