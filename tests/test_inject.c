@@ -18,6 +18,14 @@
  * Also here: the same for a second failure source — the allocator running
  * dry for real (a pool exactly one frame short) — and npt_new. The random
  * 5% failure run is in test_fuzz_replay (it needs the reference model).
+ *
+ * test_nomem (the tests engineer's) fails every allocation of map,
+ * map_region and the splits and compares walks plus table bytes; this suite
+ * adds what it does not: the whole pool compared byte for byte (frames that
+ * no walk reaches included) with the struct npt_table, the invariant checker
+ * (frame accounting), npt_copy_from and dropped shares, the edges of the
+ * input space, the calls that must not allocate, the non-linear mm, and a
+ * twin table as the judge of the successful result.
  */
 #include <check.h>
 #include <stdio.h>
