@@ -44,7 +44,9 @@
  *    QEMU 7.2 has none, so a leaf with AF = 0 would take an Access flag
  *    fault on first use.
  *  - NPT_G -> nG = 0; without it nG = 1 (ASID-tagged). NS = 0. NPT_D is
- *    not known (dirty state is DBM + AP[2], which npt does not manage).
+ *    not a flag here: dirty state is DBM + AP[2], which npt_harvest(NPT_D)
+ *    arms and reads (see "State in leaves" below). A writable-clean leaf
+ *    (DBM = 1, AP[2] = 1) decodes as writable.
  *  - Table descriptors are 0b11 | address, with APTable / XNTable / NSTable
  *    zero: permissions are decided at the leaf alone.
  *
@@ -81,6 +83,9 @@
 #define ARM_NG            (1ull << 11)  /* not global */
 #define ARM_PXN           (1ull << 53)  /* privileged execute-never */
 #define ARM_UXN           (1ull << 54)  /* unprivileged execute-never (XN at EL2/EL3) */
+#define ARM_DBM           (1ull << 51)  /* Dirty Bit Modifier, stage 1 and 2 (FEAT_HAFDBS) */
+#define ARM_SW_MASK       (0xfull << 55) /* bits 58:55: reserved for software use */
+#define ARM_SW_LOG        (1ull << 55)  /* npt_log_start's mark */
 
 /* MAIR layout (D17 MAIR_EL1 / D8.5.3): the AttrIndx values npt writes. */
 #define ARM_ATTR_NORMAL 0ull /* Attr0 = 0xFF: normal, inner/outer WB non-transient RW-allocate */
@@ -147,7 +152,8 @@ static unsigned arm_s1_decode(const struct npt_format *f, unsigned level, uint64
 
 	(void)f;
 	(void)level; /* same attribute bits for blocks and pages */
-	if (!(pte & ARM_AP2))
+	/* DBM = 1 with AP[2] = 1 is writable-clean: writable (D8.4.6). */
+	if (!(pte & ARM_AP2) || (pte & ARM_DBM))
 		flags |= NPT_W;
 	if (pte & ARM_AP1)
 		flags |= NPT_U;
@@ -192,7 +198,8 @@ static unsigned arm_s2_decode(const struct npt_format *f, unsigned level, uint64
 	(void)level;
 	if (pte & ARM_S2AP_R)
 		flags |= NPT_R;
-	if (pte & ARM_S2AP_W)
+	/* DBM = 1 with S2AP[1] = 0 is writable-clean: writable (D8.4.6). */
+	if (pte & (ARM_S2AP_W | ARM_DBM))
 		flags |= NPT_W;
 	if (!(pte & ARM_S2_XN_MASK))
 		flags |= NPT_X;
@@ -206,7 +213,33 @@ static unsigned arm_s2_decode(const struct npt_format *f, unsigned level, uint64
 
 /* Shared data of every AArch64 format: valid bit, bit 1 clear above level 0
  * is a block (leaf_xor flips it so the leaf test is "bit 1 == 0"). */
+/* State in leaves (npt_harvest, npt_log_*, break-before-make):
+ *  - AF, bit 10: set by hardware on access with FEAT_HAFDBS and TCR_ELx.HA /
+ *    VTCR_EL2.HA = 1, otherwise an access through AF = 0 takes an Access
+ *    flag fault (D8.4.5 "Hardware management of the Access flag"). npt
+ *    presets it.
+ *  - Dirty state (D8.4.6 "Hardware management of the dirty state"; D8.5.2.1
+ *    in later editions): a leaf with DBM = 1 and AP[2] = 1 (stage 1) /
+ *    S2AP[1] = 0 (stage 2) is writable-clean; with TCR_ELx.HD / VTCR_EL2.HD
+ *    = 1 the first write makes it writable-dirty by clearing AP[2] / setting
+ *    S2AP[1]. There is no dirty bit: npt_harvest(NPT_D) reads the write
+ *    permission of DBM leaves and arms DBM on the other writable leaves.
+ *  - Bits 58:55 are reserved for software use in block and page
+ *    descriptors of both stages (D8.3.2, D8.3.3).
+ *  - Break-before-make (D8.14.1 "Using break-before-make when updating
+ *    translation table entries", rule R_WHZWS): needed unless only the
+ *    access permissions, execute-never bits, AF, DBM or software bits
+ *    change. nG stays out of the free set (Linux and google/aarch64-paging
+ *    break for it too). */
+#define ARM_S1_BBM_FREE (ARM_AP1 | ARM_AP2 | ARM_PXN | ARM_UXN | ARM_AF | ARM_DBM | ARM_SW_MASK)
+#define ARM_S2_BBM_FREE (ARM_S2AP_R | ARM_S2AP_W | ARM_S2_XN_MASK | ARM_AF | ARM_DBM | ARM_SW_MASK)
+
 #define ARM_COMMON                                \
+	.accessed_bit = ARM_AF,                   \
+	.dbm_bit = ARM_DBM,                       \
+	.sw_log_bit = ARM_SW_LOG,                 \
+	.ad_preset = ARM_AF,                      \
+	.bbm = 1,                                 \
 	.pa_bits = 48,                            \
 	.addr_shift = 0,                          \
 	.leaf_levels = 0x7, /* pages, 2 MiB and 1 GiB blocks */ \
@@ -230,6 +263,8 @@ const struct npt_format npt_fmt_aarch64 = {
 	.flags = ARM_FLAGS_S1,
 	.encode = arm_s1_encode,
 	.decode = arm_s1_decode,
+	.w_clear = ARM_AP2,
+	.bbm_free = ARM_S1_BBM_FREE,
 	ARM_COMMON,
 };
 
@@ -243,6 +278,8 @@ const struct npt_format npt_fmt_aarch64_s2 = {
 	.flags = ARM_FLAGS_S2,
 	.encode = arm_s2_encode,
 	.decode = arm_s2_decode,
+	.w_set = ARM_S2AP_W,
+	.bbm_free = ARM_S2_BBM_FREE,
 	ARM_COMMON,
 };
 
@@ -256,6 +293,8 @@ const struct npt_format npt_fmt_aarch64_s2_48 = {
 	.flags = ARM_FLAGS_S2,
 	.encode = arm_s2_encode,
 	.decode = arm_s2_decode,
+	.w_set = ARM_S2AP_W,
+	.bbm_free = ARM_S2_BBM_FREE,
 	ARM_COMMON,
 };
 

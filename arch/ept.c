@@ -52,6 +52,13 @@
 #define EPT_A        (1ull << 8) /* accessed (EPTP bit 6) */
 #define EPT_D        (1ull << 9) /* dirty (leaves, EPTP bit 6) */
 #define EPT_ADDR     0x000ffffffffff000ull /* address bits 51:12 (N-1:12) */
+#define EPT_SW_LOG   (1ull << 11) /* ignored in every EPT leaf (§29.3.2 tables): npt_log_start's mark */
+
+/* §29.3.5: with EPTP bit 6 the processor sets A (bit 8) on any access and D
+ * (bit 9) on a write through the leaf; without it both bits are ignored and
+ * npt_harvest reads back what npt wrote. W (bit 1) grants writes. */
+#define EPT_STATE                                                        \
+	.accessed_bit = EPT_A, .dirty_bit = EPT_D, .w_set = EPT_W, .sw_log_bit = EPT_SW_LOG
 
 #define EPT_FLAGS (NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D)
 
@@ -130,6 +137,7 @@ const struct npt_format npt_fmt_ept = {
 	.encode = ept_encode,
 	.decode = ept_decode,
 	.priv = NULL,
+	EPT_STATE,
 };
 
 const struct npt_format npt_fmt_ept5 = {
@@ -151,4 +159,5 @@ const struct npt_format npt_fmt_ept5 = {
 	.encode = ept_encode,
 	.decode = ept_decode,
 	.priv = NULL,
+	EPT_STATE,
 };

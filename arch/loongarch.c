@@ -67,6 +67,10 @@
 #define LA_NX         (1ull << 62)  /* no execute */
 #define LA_RPLV       (1ull << 63)  /* restricted PLV: only PLV == entry's PLV */
 #define LA_ADDR       0x0000fffffffff000ull /* PPN, bits 47:12 (PALEN = 48) */
+/* Bits 11:7 of a PTE (4 KiB or huge) are not TLBELO fields the refill path
+ * uses: software bits (Linux keeps _PAGE_PRESENT .. _PAGE_SPECIAL there).
+ * Bit 11 marks a leaf npt_log_start write-protected. */
+#define LA_SW_LOG     (1ull << 11)
 
 #define LA_FLAGS (NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_G)
 
@@ -139,6 +143,12 @@ const struct npt_format npt_fmt_loongarch64 = {
 	.encode = la_encode,
 	.decode = la_decode,
 	.priv = NULL,
+	/* D is the write enable (§5.4.2: a store through D = 0 raises a page
+	 * modification exception) and hardware never sets it: there is no
+	 * hardware accessed or dirty state to harvest. Write-protect logging
+	 * uses exactly that exception. */
+	.w_set = LA_D,
+	.sw_log_bit = LA_SW_LOG,
 };
 
 /* ---- register values ------------------------------------------------------ */

@@ -65,6 +65,8 @@
 #define RV_PBMT_SHIFT 61              /* Svpbmt: PBMT, bits 62:61 */
 #define RV_PBMT_MASK  (3ull << RV_PBMT_SHIFT)
 #define RV_PBMT_IO    (2ull << RV_PBMT_SHIFT) /* IO: non-cacheable, strongly ordered */
+#define RV_RSW_LOG    (1ull << 8)   /* RSW bit 8: "reserved for use by supervisor
+				       software", ignored by the implementation (§4.3.1) */
 
 #define RV_FLAGS_S1 (NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_D | NPT_G)
 #define RV_FLAGS_S2 (NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D)
@@ -132,7 +134,19 @@ static unsigned rv_decode(const struct npt_format *f, unsigned level, uint64_t p
 	.table_bits = RV_V,                       \
 	.encode = rv_encode,                      \
 	.decode = rv_decode,                      \
-	.priv = NULL
+	.priv = NULL,                             \
+	/* §4.3.1 (Sv32 PTE, same bits in Sv39+): A and D; with Svadu (or the \
+	 * old hardware-updating choice) the hart sets them, otherwise an access \
+	 * with A = 0 or a store with D = 0 faults and software sets them: npt \
+	 * presets both (ad_preset), so a cleared bit is the software-managed \
+	 * scheme. No break-before-make: "it is unpredictable whether the old \
+	 * non-leaf PTE or the new leaf PTE is used, but the behavior is \
+	 * otherwise well defined" (§4.3.2, address-translation cache note). */ \
+	.accessed_bit = RV_A,                     \
+	.dirty_bit = RV_D,                        \
+	.w_set = RV_W,                            \
+	.sw_log_bit = RV_RSW_LOG,                 \
+	.ad_preset = RV_A | RV_D
 
 const struct npt_format npt_fmt_sv39 = {
 	.name = "sv39",

@@ -51,6 +51,10 @@
 #define X86_PS   (1ull << 7)  /* PS: page size, leaf at levels 1, 2; PAT in a 4 KiB PTE */
 #define X86_G    (1ull << 8)  /* G: global (leaves only) */
 #define X86_NX   (1ull << 63) /* XD / NX: execute disable (EFER.NXE = 1) */
+/* Bits 11:9 are ignored in every leaf (SDM Tables 4-16, 4-18, 4-20; "AVL",
+ * available to software, in APM vol. 2 §5.4.1): bit 11 marks a leaf
+ * npt_log_start write-protected. */
+#define X86_SW_LOG (1ull << 11)
 #define X86_ADDR 0x000ffffffffff000ull /* address bits 51:12 (M-1:12, M <= 52) */
 
 #define X86_TABLE (X86_P | X86_RW | X86_US)
@@ -138,6 +142,14 @@ static unsigned x86_decode(const struct npt_format *f, unsigned level, uint64_t 
 		.addr_mask = X86_ADDR, .present_mask = X86_P,                   \
 		.leaf_mask = X86_PS, .leaf_xor = 0, .table_bits = X86_TABLE,    \
 		.encode = x86_encode, .decode = x86_decode, .priv = NULL,       \
+		/* A / D: set by the processor on access / write (SDM §4.8  \
+		 * "Accessed and Dirty Flags"; APM vol. 2 §5.4.1, nested    \
+		 * tables alike); R/W grants writes (SDM §4.6.1). No BBM:   \
+		 * the SDM allows a changed entry to be used old or new    \
+		 * (§4.10.4.2) and npt never changes a page size together  \
+		 * with a frame or rights. */                              \
+		.accessed_bit = X86_A, .dirty_bit = X86_D, .w_set = X86_RW,   \
+		.sw_log_bit = X86_SW_LOG,                                     \
 	}
 
 const struct npt_format npt_fmt_x86_64 = X86_FORMAT("x86_64",

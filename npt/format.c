@@ -59,6 +59,14 @@ int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
 		if (f->leaf_levels >> level & 1)
 			info->leaf_sizes |= 1ull << npt_level_shift(level);
 	info->flags = f->flags;
+	if (f->accessed_bit)
+		info->features |= NPT_FEATURE_ACCESSED;
+	if (f->dirty_bit || f->dbm_bit)
+		info->features |= NPT_FEATURE_DIRTY;
+	if (f->sw_log_bit && (f->w_set | f->w_clear))
+		info->features |= NPT_FEATURE_LOG;
+	if (f->bbm)
+		info->features |= NPT_FEATURE_BBM;
 	return 0;
 }
 

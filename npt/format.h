@@ -50,6 +50,21 @@ struct npt_format {
 	/* Generic flags of a present leaf at level. */
 	unsigned (*decode)(const struct npt_format *f, unsigned level, uint64_t pte);
 	const void *priv; /* format-specific parameters (IPA width, ...) */
+
+	/* ---- state hardware and npt keep in leaves (npt_harvest, npt_log_*,
+	 * npt_collapse, break-before-make). Plain data; 0 where the format has
+	 * no such thing. Each arch/ file cites the manual beside its values. */
+	uint64_t accessed_bit; /* set by hardware on any access through the leaf */
+	uint64_t dirty_bit;    /* set by hardware on a write through the leaf */
+	uint64_t dbm_bit;      /* Arm DBM: the write permission itself is the dirty state */
+	/* Write permission: a leaf is writable iff (pte & (w_set | w_clear)) ==
+	 * w_set; write-protecting clears w_set and sets w_clear. */
+	uint64_t w_set;
+	uint64_t w_clear;
+	uint64_t sw_log_bit;   /* a leaf bit hardware ignores: "write-protected by npt_log_start" */
+	uint64_t ad_preset;    /* accessed/dirty bits encode() sets on every leaf */
+	uint64_t bbm_free;     /* bbm: leaf bits a valid-to-valid change may touch in place */
+	uint8_t bbm;           /* other valid-to-valid changes need break-before-make */
 };
 
 /* Every format, in the order npt_format_names() lists them. arch/formats.c
@@ -74,6 +89,24 @@ static inline int npt_pte_present(const struct npt_format *f, uint64_t pte)
 static inline int npt_pte_leaf(const struct npt_format *f, unsigned level, uint64_t pte)
 {
 	return level == 0 || ((pte ^ f->leaf_xor) & f->leaf_mask) != 0;
+}
+
+static inline int npt_pte_writable(const struct npt_format *f, uint64_t pte)
+{
+	return (pte & (f->w_set | f->w_clear)) == f->w_set && (f->w_set | f->w_clear);
+}
+
+/* The leaf without write permission (and without the dirty state that only a
+ * writable leaf may carry: x86 stage 1 reads R/W = 0 with D = 1 as a shadow-
+ * stack page, and Arm DBM would let hardware grant the write back). */
+static inline uint64_t npt_pte_wrprotect(const struct npt_format *f, uint64_t pte)
+{
+	return (pte & ~(f->w_set | f->dirty_bit | f->dbm_bit)) | f->w_clear;
+}
+
+static inline uint64_t npt_pte_mkwrite(const struct npt_format *f, uint64_t pte)
+{
+	return (pte & ~f->w_clear) | f->w_set;
 }
 
 #endif

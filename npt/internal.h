@@ -28,6 +28,15 @@ struct npt_table {
 	void *flush_arg;
 	uint64_t flush_threshold;
 	struct npt_flush last_flush;
+	/* the call in progress: bounding input range of what it changed, and
+	 * whether its runs overflowed last_flush.ranges (flush.c) */
+	uint64_t flush_first, flush_last;
+	int flush_changed, flush_overflow;
+	void (*bbm_hook)(void *arg, const struct npt_flush *f);
+	void *bbm_arg;
+	void (*free_hook)(void *arg, uint64_t pa);
+	void *free_arg;
+	int tearing_down; /* npt_free: frames go straight back to mm->free */
 };
 
 static inline uint64_t npt_level_size(unsigned level)
@@ -85,6 +94,39 @@ static inline void npt_slice(const struct npt_table *t, unsigned level, uint64_t
 	*hi = (unsigned)((b - base) >> shift);
 }
 
+/* ---- entries shared with concurrent readers --------------------------------
+ * Every store to an entry a reader may see is one atomic 64-bit store; a
+ * store that makes new tables reachable is a release, and readers load with
+ * acquire, so the tables behind an entry are complete when a reader follows
+ * it. Hardware walkers read the same words: an entry is never torn. */
+static inline uint64_t npt_pte_get(const uint64_t *slot)
+{
+	return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+static inline void npt_pte_set(uint64_t *slot, uint64_t pte)
+{
+	__atomic_store_n(slot, pte, __ATOMIC_RELAXED);
+}
+
+static inline void npt_pte_publish(uint64_t *slot, uint64_t pte)
+{
+	__atomic_store_n(slot, pte, __ATOMIC_RELEASE);
+}
+
+/* Clears and sets bits of a live leaf in one atomic step, so that an
+ * accessed/dirty bit the hardware sets meanwhile is neither lost nor
+ * resurrected; returns the entry as it was. */
+static inline uint64_t npt_pte_update(uint64_t *slot, uint64_t clear, uint64_t set)
+{
+	uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(slot, &old, (old & ~clear) | set, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	return old;
+}
+
 /* table.c */
 int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
 		    uint64_t *first, uint64_t *last);
@@ -92,8 +134,39 @@ int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size);
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa);
 void npt_frame_free(struct npt_table *t, uint64_t pa);
 void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa);
+
+/* Frames allocated before an apply pass, linked through their first word. */
+struct npt_prealloc {
+	uint64_t head;
+};
+int npt_prealloc_fill(struct npt_table *t, struct npt_prealloc *c, uint64_t n);
+uint64_t npt_prealloc_take(struct npt_table *t, struct npt_prealloc *c);
+void npt_prealloc_release(struct npt_table *t, struct npt_prealloc *c);
+
+/* flush.c: the TLB record of the call in progress. npt_flush_note records a
+ * run [first, last] (input addresses) of entries at level that changed;
+ * npt_flush_end reports the record (a call that passes changed without
+ * noting runs gets one conservative run: every level, tables included). */
 void npt_flush_begin(struct npt_table *t);
+void npt_flush_note(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
+		    unsigned flags);
 void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last);
+/* 1 if changing the present entry old at level into the present entry new
+ * needs break-before-make on this table (format requires it, hook set). */
+int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);
+/* Breaks the entry at *slot covering [first, first + size(level)): writes it
+ * invalid and calls the BBM hook (old decides NPT_FLUSH_TABLE). */
+void npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned level,
+		   uint64_t first);
+/* Replaces the present entry old at *slot by new (a leaf, or a complete
+ * table): with break-before-make where needed, else one release store and a
+ * noted flush run. */
+void npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
+		       unsigned level, uint64_t first);
+
+/* harvest.c: 1 if a present root entry in [first, last] is shared from
+ * another table (npt_copy_from): nothing below it may change through t. */
+int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last);
 
 /* query.c: the leaf (or the empty entry) that translates ia. */
 struct npt_lookup {

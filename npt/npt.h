@@ -37,6 +37,7 @@ enum {
 	NPT_ERR_INVAL = -8,          /* NULL table/mm/format, an unusable frame from the mm, formats that differ */
 	NPT_ERR_SHARED = -9,         /* the range is shared from another table by npt_copy_from */
 	NPT_ERR_UNSUPPORTED = -10,   /* the format has no such feature */
+	NPT_ERR_PERM = -11,          /* the mapping does not allow the access (npt_log_write_fault) */
 };
 const char *npt_strerror(int err);
 
@@ -94,7 +95,13 @@ struct npt_format_info {
 	unsigned root_entries;
 	uint64_t leaf_sizes;   /* bit n set: leaves of 2^n bytes exist */
 	unsigned flags;        /* the NPT_* flags the format knows at all */
+	unsigned features;     /* NPT_FEATURE_*: what npt_harvest, npt_log_* and the
+				  break-before-make hook can do on this format */
 };
+#define NPT_FEATURE_ACCESSED 0x1u /* npt_harvest(NPT_A): a hardware accessed bit */
+#define NPT_FEATURE_DIRTY    0x2u /* npt_harvest(NPT_D): a hardware dirty bit or Arm DBM */
+#define NPT_FEATURE_LOG      0x4u /* npt_log_*: write-protect dirty logging */
+#define NPT_FEATURE_BBM      0x8u /* valid-to-valid changes need break-before-make */
 int npt_format_info(const struct npt_format *fmt, struct npt_format_info *info);
 
 /* Raw entry encoding, exposed for tests and tools that write tables by hand. */
@@ -171,16 +178,104 @@ int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va,
  * executes privileged instructions. Entries that go from empty to present
  * need nothing. */
 enum { NPT_FLUSH_NONE = 0, NPT_FLUSH_RANGE = 1, NPT_FLUSH_ALL = 2 };
+/* One run of changed entries. level says how big each changed entry is
+ * (2^(12 + 9 * level) bytes): only leaves of that size changed, so a TLB
+ * entry for the run is at most that big (Arm's TTL hint; x86: one INVLPG per
+ * entry). With NPT_FLUSH_TABLE the entry that changed was a table entry (a
+ * subtree removed, a huge leaf replaced by a table or a table by a leaf):
+ * TLB entries of any size below it and cached walks through it (x86
+ * paging-structure caches, Arm non-last-level entries) must go too. */
+#define NPT_FLUSH_TABLE 0x1u
+#define NPT_FLUSH_RANGES 16
+struct npt_flush_range {
+	uint64_t va;      /* sign-extended where canonical */
+	uint64_t size;    /* a multiple of the level's entry size */
+	unsigned level;
+	unsigned flags;   /* NPT_FLUSH_TABLE */
+};
 struct npt_flush {
 	unsigned kind;
 	uint64_t va;   /* with NPT_FLUSH_RANGE: [va, va + size) covers every changed entry */
 	uint64_t size;
+	/* With NPT_FLUSH_RANGE: the exact runs, in address order, adjacent runs of
+	 * the same level and flags merged. A call that changes more than
+	 * NPT_FLUSH_RANGES runs reports NPT_FLUSH_ALL instead. */
+	unsigned nranges;
+	struct npt_flush_range ranges[NPT_FLUSH_RANGES];
 };
 /* hook (may be NULL) is called after each changing call that needs a flush;
  * a range larger than all_threshold bytes (0 = no limit) becomes NPT_FLUSH_ALL. */
 void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
 			void *arg, uint64_t all_threshold);
 void npt_last_flush(const struct npt_table *t, struct npt_flush *out);
+
+/* Break-before-make. Arm requires it when a valid entry becomes another valid
+ * entry with a different output address, memory type or block size (DDI 0487
+ * J.a D8.14.1 "Using break-before-make when updating translation table
+ * entries"); formats with NPT_FEATURE_BBM. With a hook set, npt makes such a
+ * change in three steps: it writes the entry invalid, calls hook with the
+ * one run it broke (kind NPT_FLUSH_RANGE, nranges 1), then writes the new
+ * entry. The hook must invalidate that run and wait for completion (DSB;
+ * TLBI ...IS; DSB) before it returns; what it invalidated is not reported
+ * again in the call's flush record. Permission and access-flag changes are
+ * made in place. Without a hook (a table no CPU uses yet) npt writes the new
+ * entry directly and the flush record covers it. Readers running during the
+ * break see the entry unmapped, as the hardware does. */
+void npt_set_bbm_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
+		      void *arg);
+
+/* ---- concurrent readers ------------------------------------------------------
+ * npt_query, npt_walk and cursors may run on other threads while one thread
+ * changes the table: every entry is written with one atomic store, a new
+ * subtree is complete before the store that publishes it, and a removed
+ * subtree is unpublished before its frames are let go. A reader sees each
+ * entry either as it was or as it is after the change (never a half-built
+ * table), so a query returns the old or the new translation.
+ *
+ * A reader may still hold a pointer into a table the writer just removed,
+ * and so may a hardware walker until the call's flush is done. hook, if set,
+ * is called instead of mm->free for every table frame a changing call lets
+ * go of; the caller returns the frame with mm->free once no reader can be
+ * inside it (after the flush and an RCU-style grace period). Without a hook
+ * frames go back to mm->free at once. npt_free always frees directly. */
+void npt_set_free_hook(struct npt_table *t, void (*hook)(void *arg, uint64_t pa), void *arg);
+
+/* ---- accessed and dirty state ------------------------------------------------
+ * npt_harvest reads and clears the accessed (what = NPT_A) or dirty (what =
+ * NPT_D) state the hardware keeps in the leaves of [va, va + size) into
+ * bitmap: bit i (bitmap[i / 64] >> (i % 64) & 1) stands for the page at
+ * va + i * 4 KiB, and a huge leaf sets the bit of each of its pages. All
+ * (size / 4096 + 63) / 64 words are written; unmapped pages read 0. What it
+ * cleared is reported like any change (flush record and hook): a TLB may
+ * hold the state cached, and would not set it again.
+ * With NPT_HARVEST_PEEK the state is read and left as it is (nothing to
+ * flush); otherwise the call fails with NPT_ERR_HUGE, nothing changed, when
+ * a huge leaf reaches outside the range (its state belongs to pages the
+ * caller did not ask about), and with NPT_ERR_SHARED under npt_copy_from
+ * entries. Formats without the state (npt_format_info features lack
+ * NPT_FEATURE_ACCESSED / NPT_FEATURE_DIRTY) return NPT_ERR_UNSUPPORTED.
+ *
+ * Per format:
+ *  - x86_64, x86_64-la57, npt, npt5: A (bit 5) / D (bit 6).
+ *  - ept, ept5: A (bit 8) / D (bit 9), set by the processor only with
+ *    npt_ept_pointer(t, 1) (EPTP bit 6).
+ *  - sv*, sv*x4: A (bit 6) / D (bit 7). npt presets both on every leaf, so
+ *    the first harvest reports every page; hardware without Svadu faults on
+ *    an access through A = 0 (or a store through D = 0) once harvest cleared
+ *    it, and the fault handler sets the bit again (the software-managed
+ *    scheme of the privileged spec, §4.3.1).
+ *  - aarch64, aarch64-s2(-48): NPT_A is AF (bit 10, preset by npt; without
+ *    hardware AF management an access faults until npt_log_access_fault).
+ *    NPT_D uses DBM (bit 51): harvest reports a DBM leaf dirty when its write
+ *    permission is on (AP[2] = 0 / S2AP[1] = 1, granted by hardware with
+ *    TCR_ELx.HD / VTCR_EL2.HD, or by the caller's permission-fault handler
+ *    on hardware without it), a writable leaf without DBM as dirty (first
+ *    harvest), and leaves every writable leaf writable-clean: DBM = 1,
+ *    write permission off. Such a leaf still decodes as writable.
+ *  - loongarch64: none (D is the write enable, never set by hardware):
+ *    NPT_ERR_UNSUPPORTED. */
+#define NPT_HARVEST_PEEK 0x100u
+int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, uint64_t *bitmap);
 
 /* ---- register values --------------------------------------------------- */
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */

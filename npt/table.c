@@ -21,6 +21,7 @@ const char *npt_strerror(int err)
 	case NPT_ERR_INVAL: return "invalid argument";
 	case NPT_ERR_SHARED: return "range shared from another table";
 	case NPT_ERR_UNSUPPORTED: return "not supported by this format";
+	case NPT_ERR_PERM: return "the mapping does not allow the access";
 	}
 	return "unknown error";
 }
@@ -99,10 +100,63 @@ int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
 	return 0;
 }
 
+/* A frame the table lets go of. Readers (software, and hardware walkers until
+ * the call's flush) may still be inside it: the free hook decides when it is
+ * reused. */
 void npt_frame_free(struct npt_table *t, uint64_t pa)
 {
 	t->frames--;
-	t->mm.free(t->mm.ctx, pa);
+	if (t->free_hook && !t->tearing_down)
+		t->free_hook(t->free_arg, pa);
+	else
+		t->mm.free(t->mm.ctx, pa);
+}
+
+void npt_set_free_hook(struct npt_table *t, void (*hook)(void *arg, uint64_t pa), void *arg)
+{
+	if (!t)
+		return;
+	t->free_hook = hook;
+	t->free_arg = arg;
+}
+
+/* Physical address 0 may be a valid frame, so links are stored with bit 0
+ * set and the empty list is 0. */
+uint64_t npt_prealloc_take(struct npt_table *t, struct npt_prealloc *c)
+{
+	uint64_t pa = c->head & ~1ull;
+
+	c->head = *(uint64_t *)npt_virt(t, pa);
+	return pa;
+}
+
+/* Frames never published: no reader can have seen them, so they skip the
+ * free hook. */
+void npt_prealloc_release(struct npt_table *t, struct npt_prealloc *c)
+{
+	while (c->head) {
+		uint64_t pa = npt_prealloc_take(t, c);
+
+		t->frames--;
+		t->mm.free(t->mm.ctx, pa);
+	}
+}
+
+int npt_prealloc_fill(struct npt_table *t, struct npt_prealloc *c, uint64_t n)
+{
+	uint64_t pa;
+	int err;
+
+	while (n--) {
+		err = npt_frame_alloc(t, &pa);
+		if (err) {
+			npt_prealloc_release(t, c);
+			return err;
+		}
+		*(uint64_t *)npt_virt(t, pa) = c->head;
+		c->head = pa | 1;
+	}
+	return 0;
 }
 
 /* Frees a table and every table below it, reading only the tables that can
@@ -178,6 +232,7 @@ void npt_free(struct npt_table *t)
 
 	if (!t)
 		return;
+	t->tearing_down = 1;
 	f = t->fmt;
 	root = npt_root_level(t);
 	for (i = 0; i < t->root_entries; i++) {
@@ -206,46 +261,4 @@ const struct npt_format *npt_table_format(const struct npt_table *t)
 uint64_t npt_table_frames(const struct npt_table *t)
 {
 	return t ? t->frames : 0;
-}
-
-void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
-			void *arg, uint64_t all_threshold)
-{
-	if (!t)
-		return;
-	t->flush_hook = hook;
-	t->flush_arg = arg;
-	t->flush_threshold = all_threshold;
-}
-
-void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
-{
-	static const struct npt_flush none;
-
-	if (out)
-		*out = t ? t->last_flush : none;
-}
-
-void npt_flush_begin(struct npt_table *t)
-{
-	memset(&t->last_flush, 0, sizeof(t->last_flush));
-}
-
-/* Records [first, last] (input addresses) as needing invalidation. */
-void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last)
-{
-	struct npt_flush *fl = &t->last_flush;
-
-	if (!changed)
-		return;
-	fl->va = npt_ia_to_va(t, first);
-	fl->size = last - first + 1;
-	fl->kind = NPT_FLUSH_RANGE;
-	if (t->flush_threshold && fl->size > t->flush_threshold) {
-		fl->kind = NPT_FLUSH_ALL;
-		fl->va = 0;
-		fl->size = 0;
-	}
-	if (t->flush_hook)
-		t->flush_hook(t->flush_arg, fl);
 }

@@ -1105,7 +1105,7 @@ START_TEST(t_flush)
 {
 	struct fctx c;
 	struct npt_table *t;
-	struct hookrec h = { 0, { 0, 0, 0 } };
+	struct hookrec h = { 0 };
 	struct npt_flush f;
 	uint64_t va, pa;
 	unsigned other, n;
