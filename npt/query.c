@@ -99,19 +99,15 @@ static int query_general(const struct npt_table *t, uint64_t va, uint64_t *pa, u
 static NPT_ALWAYS_INLINE int query_linear(const struct npt_table *t, uint64_t va, uint64_t *pa,
 					  uint64_t *page_size, const unsigned root)
 {
-	const struct npt_format *f = t->fmt;
-	const uint64_t tmask = f->present_mask | f->leaf_mask, tval = f->table_bits & tmask;
-	const uint64_t addr_mask = f->addr_mask;
+	const uint64_t tmask = t->q.tmask, tval = t->q.tval, addr_mask = t->fmt->addr_mask;
 	const uintptr_t off = t->mm.linear_offset;
 	const uint64_t ia = va & t->ia_mask;
 	const uint64_t *tbl;
 	uint64_t pte, size;
 	unsigned level;
 
-	if (!va_in_range(f, va))
+	if ((va + t->q.range_add) >> t->q.range_shift)
 		return NPT_ERR_RANGE;
-	if (tmask & addr_mask)
-		return query_general(t, va, pa, NULL, page_size);
 	pte = t->root[(ia >> npt_level_shift(root)) & (t->root_entries - 1)];
 #define NPT_STEP(L)                                                                  \
 	do {                                                                         \
@@ -133,32 +129,45 @@ static NPT_ALWAYS_INLINE int query_linear(const struct npt_table *t, uint64_t va
 #undef NPT_STEP
 	level = 0;
 other:
-	if (!npt_pte_present(f, pte))
+	if (!npt_pte_present(t->fmt, pte))
 		return NPT_ERR_NOT_MAPPED;
-	if (!npt_pte_leaf(f, level, pte))
+	if (!npt_pte_leaf(t->fmt, level, pte))
 		return query_general(t, va, pa, NULL, page_size);
 	size = npt_level_size(level);
 	if (pa)
-		*pa = ((pte & addr_mask) & ~(size - 1)) | (va & (size - 1));
+		*pa = (pte & addr_mask & ~(size - 1)) | (va & (size - 1));
 	if (page_size)
 		*page_size = size;
 	return 0;
 }
 
+void npt_query_prepare(struct npt_table *t)
+{
+	const struct npt_format *f = t->fmt;
+
+	t->q.tmask = f->present_mask | f->leaf_mask;
+	t->q.tval = f->table_bits & t->q.tmask;
+	/* canonical: va + 2^(va_bits - 1) < 2^va_bits; else va < 2^va_bits */
+	t->q.range_add = f->canonical ? 1ull << (f->va_bits - 1) : 0;
+	t->q.range_shift = f->va_bits;
+	t->q.root_level = npt_root_level(t);
+	t->q.fast = (t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 &&
+		    !(t->q.tmask & f->addr_mask) && t->q.root_level >= 2 && t->q.root_level <= 4;
+}
+
 int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
 	      uint64_t *page_size)
 {
-	if (!t || flags || !(t->mm.flags & NPT_MM_LINEAR) || t->fmt->addr_shift)
+	if (!t || flags || !t->q.fast)
 		return query_general(t, va, pa, flags, page_size);
-	switch (npt_root_level(t)) {
+	switch (t->q.root_level) {
 	case 2:
 		return query_linear(t, va, pa, page_size, 2);
 	case 3:
 		return query_linear(t, va, pa, page_size, 3);
-	case 4:
+	default:
 		return query_linear(t, va, pa, page_size, 4);
 	}
-	return query_general(t, va, pa, flags, page_size);
 }
 
 struct walk {

@@ -216,6 +216,7 @@ struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm,
 	}
 	t->root = npt_virt(t, t->root_pa);
 	memset(t->root, 0, (size_t)t->root_frames * NPT_PAGE_SIZE);
+	npt_query_prepare(t);
 	if (err)
 		*err = 0;
 	return t;
