@@ -146,8 +146,8 @@ int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint6
 	return ((old ^ new) & ~f->bbm_free) != 0;
 }
 
-void npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned level,
-		   uint64_t first)
+uint64_t npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned level,
+		       uint64_t first)
 {
 	struct npt_flush fl;
 
@@ -160,19 +160,23 @@ void npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned l
 	fl.ranges[0].size = fl.size;
 	fl.ranges[0].level = level;
 	fl.ranges[0].flags = npt_pte_leaf(t->fmt, level, old) ? 0 : NPT_FLUSH_TABLE;
-	npt_pte_set(slot, 0);
+	/* An exchange: the hardware may have set accessed/dirty state in the
+	 * entry since old was read; the caller gets the final value. */
+	old = __atomic_exchange_n(slot, 0, __ATOMIC_RELAXED);
 	t->bbm_hook(t->bbm_arg, &fl);
+	return old;
 }
 
-void npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
-		       unsigned level, uint64_t first)
+uint64_t npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
+			   unsigned level, uint64_t first)
 {
 	if (npt_needs_bbm(t, level, old, new)) {
-		npt_bbm_break(t, slot, old, level, first);
+		old = npt_bbm_break(t, slot, old, level, first);
 		npt_pte_publish(slot, new);
-		return;
+		return old;
 	}
-	npt_pte_publish(slot, new);
+	old = __atomic_exchange_n(slot, new, __ATOMIC_RELEASE);
 	npt_flush_note(t, first, first + (npt_level_size(level) - 1), level,
 		       npt_pte_leaf(t->fmt, level, old) ? 0 : NPT_FLUSH_TABLE);
+	return old;
 }

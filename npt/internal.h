@@ -37,15 +37,6 @@ struct npt_table {
 	void (*free_hook)(void *arg, uint64_t pa);
 	void *free_arg;
 	int tearing_down; /* npt_free: frames go straight back to mm->free */
-	/* Format facts npt_query's common case needs, worked out once by
-	 * npt_new (query.c): no trip through fmt on every call. */
-	struct {
-		uint64_t tmask, tval;   /* a table entry: (pte & tmask) == tval */
-		uint64_t range_add;     /* the page of va is in range iff */
-		unsigned range_shift;   /* ((va + range_add) >> range_shift) == 0 */
-		unsigned root_level;
-		int fast;               /* the common case applies, see npt_query_prepare */
-	} q;
 };
 
 static inline uint64_t npt_level_size(unsigned level)
@@ -164,21 +155,19 @@ void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t la
  * needs break-before-make on this table (format requires it, hook set). */
 int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);
 /* Breaks the entry at *slot covering [first, first + size(level)): writes it
- * invalid and calls the BBM hook (old decides NPT_FLUSH_TABLE). */
-void npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned level,
-		   uint64_t first);
+ * invalid and calls the BBM hook (old decides NPT_FLUSH_TABLE). Returns the
+ * entry as it was at the break (hardware may have updated it since old). */
+uint64_t npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsigned level,
+		       uint64_t first);
 /* Replaces the present entry old at *slot by new (a leaf, or a complete
- * table): with break-before-make where needed, else one release store and a
- * noted flush run. */
-void npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
-		       unsigned level, uint64_t first);
+ * table): with break-before-make where needed, else one release exchange and
+ * a noted flush run. Returns the entry as it was when replaced. */
+uint64_t npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
+			   unsigned level, uint64_t first);
 
 /* harvest.c: 1 if a present root entry in [first, last] is shared from
  * another table (npt_copy_from): nothing below it may change through t. */
 int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last);
-
-/* query.c: fills t->q (once t->fmt and t->mm are set). */
-void npt_query_prepare(struct npt_table *t);
 
 /* query.c: the leaf (or the empty entry) that translates ia. */
 struct npt_lookup {

@@ -263,19 +263,69 @@ void npt_set_free_hook(struct npt_table *t, void (*hook)(void *arg, uint64_t pa)
  *    the first harvest reports every page; hardware without Svadu faults on
  *    an access through A = 0 (or a store through D = 0) once harvest cleared
  *    it, and the fault handler sets the bit again (the software-managed
- *    scheme of the privileged spec, §4.3.1).
+ *    scheme of the privileged spec, §4.3.1): npt_log_write_fault /
+ *    npt_log_access_fault.
  *  - aarch64, aarch64-s2(-48): NPT_A is AF (bit 10, preset by npt; without
  *    hardware AF management an access faults until npt_log_access_fault).
  *    NPT_D uses DBM (bit 51): harvest reports a DBM leaf dirty when its write
  *    permission is on (AP[2] = 0 / S2AP[1] = 1, granted by hardware with
- *    TCR_ELx.HD / VTCR_EL2.HD, or by the caller's permission-fault handler
- *    on hardware without it), a writable leaf without DBM as dirty (first
+ *    TCR_ELx.HD / VTCR_EL2.HD, or by npt_log_write_fault on hardware
+ *    without it), a writable leaf without DBM as dirty (first
  *    harvest), and leaves every writable leaf writable-clean: DBM = 1,
  *    write permission off. Such a leaf still decodes as writable.
  *  - loongarch64: none (D is the write enable, never set by hardware):
  *    NPT_ERR_UNSUPPORTED. */
 #define NPT_HARVEST_PEEK 0x100u
 int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, uint64_t *bitmap);
+
+/* ---- dirty logging by write protection ----------------------------------------
+ * For hardware without dirty bits, or a caller that wants page-granular logs
+ * of huge mappings (formats with NPT_FEATURE_LOG: all of them). The leaves
+ * are the log: npt marks the writable leaves it write-protects with a bit
+ * the hardware ignores, and a marked leaf that got its write permission back
+ * was written since the last npt_log_harvest.
+ *
+ * npt_log_start write-protects and marks every writable leaf in
+ * [va, va + size) (read-only leaves stay as they are: a write to them is the
+ * caller's fault to handle). mode NPT_LOG_LAZY keeps huge leaves whole until
+ * their first write fault; NPT_LOG_EAGER splits every writable huge leaf of
+ * the range down to 4 KiB leaves now. A huge leaf only partly inside the
+ * range is split at the range's edge either way. Needs frames: NPT_ERR_NOMEM
+ * (nothing changed) is possible.
+ *
+ * npt_log_write_fault is the write-fault (EPT violation, NPF, stage-2
+ * permission fault, store page fault, page modification exception) handler:
+ * for a marked page it gives the page its write permission back and records
+ * it as dirty; a marked huge leaf is first split along the path to the
+ * page (4 KiB leaves around it, the rest stays in marked huge leaves that
+ * split when written; NPT_ERR_NOMEM leaves everything as it was). It also
+ * resolves the faults npt_harvest's software-managed state causes: an Arm
+ * writable-clean (DBM) leaf on hardware without dirty state management and a
+ * writable RISC-V leaf whose D bit was harvested get their write permission
+ * / D bit. Returns 0 when the write may be retried (also when another vCPU
+ * resolved it first), NPT_ERR_PERM when the mapping does not allow writes
+ * (a real fault for the caller), NPT_ERR_NOT_MAPPED when nothing maps va.
+ * npt_log_access_fault sets the accessed bit of the leaf mapping va, for
+ * hardware that faults on a cleared one (Arm AF without FEAT_HAFDBS, RISC-V
+ * without Svadu); NPT_ERR_UNSUPPORTED without an accessed bit.
+ *
+ * npt_log_harvest writes one bit per 4 KiB page of [va, va + size) into
+ * bitmap, like npt_harvest: set for each marked page written since the last
+ * harvest (a huge leaf sets all its bits), and write-protects those pages
+ * again. npt_log_stop gives every marked leaf of the range its write
+ * permission back and drops the mark (npt_collapse then rebuilds huge
+ * leaves). Both refuse with NPT_ERR_HUGE a marked huge leaf reaching outside
+ * the range, and every npt_log_* call refuses NPT_ERR_SHARED ranges.
+ *
+ * npt_protect*, npt_remap and the range splits re-encode what they change:
+ * a page they touch leaves the log (call npt_log_start on it again). */
+#define NPT_LOG_LAZY  0x0u
+#define NPT_LOG_EAGER 0x1u
+int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode);
+int npt_log_write_fault(struct npt_table *t, uint64_t va);
+int npt_log_access_fault(struct npt_table *t, uint64_t va);
+int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap);
+int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size);
 
 /* ---- register values --------------------------------------------------- */
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */
