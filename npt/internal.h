@@ -37,6 +37,15 @@ struct npt_table {
 	void (*free_hook)(void *arg, uint64_t pa);
 	void *free_arg;
 	int tearing_down; /* npt_free: frames go straight back to mm->free */
+	/* Format facts npt_query's common case needs, worked out once by
+	 * npt_new (query.c): no trip through fmt on every call. */
+	struct {
+		uint64_t tmask, tval;   /* a table entry: (pte & tmask) == tval */
+		uint64_t range_add;     /* the page of va is in range iff */
+		unsigned range_shift;   /* ((va + range_add) >> range_shift) == 0 */
+		unsigned root_level;
+		int fast;               /* the common case applies, see npt_query_prepare */
+	} q;
 };
 
 static inline uint64_t npt_level_size(unsigned level)
@@ -168,6 +177,9 @@ uint64_t npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, ui
 /* harvest.c: 1 if a present root entry in [first, last] is shared from
  * another table (npt_copy_from): nothing below it may change through t. */
 int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last);
+
+/* query.c: fills t->q (once t->fmt and t->mm are set). */
+void npt_query_prepare(struct npt_table *t);
 
 /* query.c: the leaf (or the empty entry) that translates ia. */
 struct npt_lookup {
