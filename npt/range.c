@@ -160,39 +160,45 @@ static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsi
 
 #ifdef NPT_VEC
 	if (end - p >= 16) {
-		if (!(m & (m - 1))) {
-			/* One present bit: it is set in all entries iff in their AND. */
-			v2u64 acc = V2(m);
+		/* A present bit set in the AND of all entries is set in each: then
+		 * all are present (one operation per two entries). With a single
+		 * present bit that is also the only way; with several (EPT's R, W,
+		 * X) an entry may use another, so a miss is decided exactly below. */
+		const uint64_t *const start = p;
+		v2u64 all = V2(~0ull);
 
-			for (; end - p >= 8; p += 8)
-				acc &= V2AT(p, 0) & V2AT(p, 2) & V2AT(p, 4) & V2AT(p, 6);
-			if (!(acc[0] & acc[1] & m))
+		for (; end - p >= 8; p += 8)
+			all &= V2AT(p, 0) & V2AT(p, 2) & V2AT(p, 4) & V2AT(p, 6);
+		if (!(all[0] & all[1] & m)) {
+			if (!(m & (m - 1)))
 				return 0;
-		} else if (!(m >> 63)) {
-			/* x = entry & m < 2^63: x - 1 has bit 63 set iff x == 0. */
-			const v2u64 vm = V2(m), one = V2(1);
-			v2u64 acc = V2(0);
+			p = start;
+			if (!(m >> 63)) {
+				/* x = entry & m < 2^63: x - 1 has bit 63 set iff x == 0. */
+				const v2u64 vm = V2(m), one = V2(1);
+				v2u64 acc = V2(0);
 
-			for (; end - p >= 8; p += 8)
-				acc |= ((V2AT(p, 0) & vm) - one) | ((V2AT(p, 2) & vm) - one) |
-				       ((V2AT(p, 4) & vm) - one) | ((V2AT(p, 6) & vm) - one);
-			if ((acc[0] | acc[1]) >> 63)
-				return 0;
-		} else {
-			/* x | -x has bit 63 set iff x != 0, for any x. */
-			const v2u64 vm = V2(m), zero = V2(0);
-			v2u64 acc = V2(~0ull), x0, x1, x2, x3;
+				for (; end - p >= 8; p += 8)
+					acc |= ((V2AT(p, 0) & vm) - one) | ((V2AT(p, 2) & vm) - one) |
+					       ((V2AT(p, 4) & vm) - one) | ((V2AT(p, 6) & vm) - one);
+				if ((acc[0] | acc[1]) >> 63)
+					return 0;
+			} else {
+				/* x | -x has bit 63 set iff x != 0, for any x. */
+				const v2u64 vm = V2(m), zero = V2(0);
+				v2u64 acc = V2(~0ull), x0, x1, x2, x3;
 
-			for (; end - p >= 8; p += 8) {
-				x0 = V2AT(p, 0) & vm;
-				x1 = V2AT(p, 2) & vm;
-				x2 = V2AT(p, 4) & vm;
-				x3 = V2AT(p, 6) & vm;
-				acc &= (x0 | (zero - x0)) & (x1 | (zero - x1)) &
-				       (x2 | (zero - x2)) & (x3 | (zero - x3));
+				for (; end - p >= 8; p += 8) {
+					x0 = V2AT(p, 0) & vm;
+					x1 = V2AT(p, 2) & vm;
+					x2 = V2AT(p, 4) & vm;
+					x3 = V2AT(p, 6) & vm;
+					acc &= (x0 | (zero - x0)) & (x1 | (zero - x1)) &
+					       (x2 | (zero - x2)) & (x3 | (zero - x3));
+				}
+				if (!(acc[0] & acc[1] & (1ull << 63)))
+					return 0;
 			}
-			if (!(acc[0] & acc[1] & (1ull << 63)))
-				return 0;
 		}
 	}
 #endif
