@@ -327,6 +327,20 @@ int npt_log_access_fault(struct npt_table *t, uint64_t va);
 int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap);
 int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size);
 
+/* ---- collapse ---------------------------------------------------------------
+ * npt_collapse turns every table inside [va, va + size) whose entries are all
+ * present leaves mapping one contiguous block, aligned to the size of a leaf
+ * one level up, with equal attributes (accessed/dirty state may differ),
+ * into that one leaf where the format allows leaves of its size, and frees
+ * the table; bottom-up, so 4 KiB leaves become a 2 MiB leaf and 512 of
+ * those a 1 GiB leaf in one call. Tables only partly inside the range, and
+ * tables that do not qualify, stay. The new leaf keeps the attributes, the
+ * OR of the old leaves' accessed/dirty state and npt_log_*'s mark. Each
+ * collapsed table is one NPT_FLUSH_TABLE run of the flush record (or goes
+ * through break-before-make); freed frames go through the free hook. Needs
+ * no frame; refuses NPT_ERR_SHARED ranges. */
+int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size);
+
 /* ---- register values --------------------------------------------------- */
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */
 uint64_t npt_ept_pointer(const struct npt_table *t, int ad);   /* EPTP: WB, walk length, A/D enable */
