@@ -250,31 +250,35 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 }
 
 /* protect_entries over lo..hi, a cache line at a time where all of its
- * entries change (the usual case: a run of pages mapped alike). */
+ * entries change (the usual case: a run of pages mapped alike). With no
+ * address bit in bits, an entry changes iff entry ^ bits has a bit outside
+ * the address; a bit outside the address set in the AND of entry ^ bits over
+ * a line is set for every entry of it: all eight change (two operations per
+ * two entries). Otherwise the line goes entry by entry. */
 static int protect_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t amask)
 {
 	uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
 	int changed = 0;
 
 #ifdef NPT_VEC
-	const v2u64 vb = V2(bits), vm = V2(amask), zero = V2(0);
+	if (!(bits & amask)) {
+		const v2u64 vb = V2(bits), vm = V2(amask);
 
-	for (; end - p >= 8; p += 8) {
-		v2u64 *v = (v2u64 *)p;
-		v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
-		v2u64 n0 = (o0 & vm) | vb, n1 = (o1 & vm) | vb, n2 = (o2 & vm) | vb, n3 = (o3 & vm) | vb;
-		v2u64 x0 = n0 ^ o0, x1 = n1 ^ o1, x2 = n2 ^ o2, x3 = n3 ^ o3;
-		/* bit 63 of x | -x: x != 0. All eight entries change, or this line
-		 * goes entry by entry. */
-		v2u64 all = (x0 | (zero - x0)) & (x1 | (zero - x1)) & (x2 | (zero - x2)) &
-			    (x3 | (zero - x3));
+		for (; end - p >= 8; p += 8) {
+			v2u64 *v = (v2u64 *)p;
+			v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
+			v2u64 all = (o0 ^ vb) & (o1 ^ vb) & (o2 ^ vb) & (o3 ^ vb);
 
-		if (!(all[0] & all[1] & (1ull << 63))) {
-			changed |= protect_entries(p, 0, 8, bits, amask);
-			continue;
+			if (!(all[0] & all[1] & ~amask)) {
+				changed |= protect_entries(p, 0, 8, bits, amask);
+				continue;
+			}
+			v[0] = (o0 & vm) | vb;
+			v[1] = (o1 & vm) | vb;
+			v[2] = (o2 & vm) | vb;
+			v[3] = (o3 & vm) | vb;
+			changed = 1;
 		}
-		v[0] = n0, v[1] = n1, v[2] = n2, v[3] = n3;
-		changed = 1;
 	}
 #endif
 	return protect_entries(p, 0, (unsigned)(end - p), bits, amask) | changed;
