@@ -561,7 +561,6 @@ static void run_job(struct fctx *c, const struct job *j)
 		g->best[v] = s[v][0];
 		g->median[v] = n[v] % 2 ? s[v][n[v] / 2] : (s[v][n[v] / 2 - 1] + s[v][n[v] / 2]) / 2;
 	}
-	fprintf(stderr, "  %-10s %-28s done\n", c->name, j->op);
 }
 
 /* Adapters from the generic job signature. */
