@@ -99,10 +99,11 @@ static int cache_fill(struct op *o, uint64_t n)
  * their time. Written with GNU vector extensions (two entries per vector, four
  * vectors per cache line, independent of one another): a scalar loop is held
  * to about one entry per cycle by its single dependency chain, a quarter of
- * what the stores and loads can do (see `ninja bench`). The vectors are only
- * a way to spell wide loads and stores: every 8-byte entry is still written
- * whole, as the scalar loops (and memset) did. Tables may be 8-byte aligned
- * only in virtual memory (phys_to_virt promises no more), hence aligned(8). */
+ * what the stores and loads can do (see `ninja bench`). Vector stores go only
+ * to tables no reader can see yet (fresh tables, published afterwards); an
+ * entry readers may see is written with one atomic 64-bit store
+ * (npt_pte_set, internal.h). Tables may be 8-byte aligned only in virtual
+ * memory (phys_to_virt promises no more), hence aligned(8). */
 #if defined(__GNUC__)
 #define NPT_VEC 1
 typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8), may_alias));
@@ -111,7 +112,8 @@ typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8), may_alias));
 
 /* tbl[lo..hi] = bits | (addr + k * step) for k = 0, 1, ...: a run of leaves
  * of consecutive output addresses (addr and step already in entry bits; the
- * addresses stay inside amask, the format's address field). */
+ * addresses stay inside amask, the format's address field), in a table no
+ * reader can see yet. */
 static void fill_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t addr,
 		     uint64_t step, uint64_t amask)
 {
@@ -242,7 +244,7 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 	for (; i < end; i++) {
 		uint64_t pte = bits | (tbl[i] & amask);
 		if (pte != tbl[i]) {
-			tbl[i] = pte;
+			npt_pte_set(&tbl[i], pte);
 			changed = 1;
 		}
 	}
@@ -254,7 +256,8 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
  * address bit in bits, an entry changes iff entry ^ bits has a bit outside
  * the address; a bit outside the address set in the AND of entry ^ bits over
  * a line is set for every entry of it: all eight change (two operations per
- * two entries). Otherwise the line goes entry by entry. */
+ * two entries), each stored with one atomic 64-bit store. Otherwise the line
+ * goes entry by entry. */
 static int protect_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t amask)
 {
 	uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
@@ -265,18 +268,21 @@ static int protect_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, u
 		const v2u64 vb = V2(bits), vm = V2(amask);
 
 		for (; end - p >= 8; p += 8) {
-			v2u64 *v = (v2u64 *)p;
-			v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
-			v2u64 all = (o0 ^ vb) & (o1 ^ vb) & (o2 ^ vb) & (o3 ^ vb);
+			const v2u64 *v = (const v2u64 *)p;
+			const v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
+			const v2u64 all = (o0 ^ vb) & (o1 ^ vb) & (o2 ^ vb) & (o3 ^ vb);
+			v2u64 n0, n1, n2, n3;
 
 			if (!(all[0] & all[1] & ~amask)) {
 				changed |= protect_entries(p, 0, 8, bits, amask);
 				continue;
 			}
-			v[0] = (o0 & vm) | vb;
-			v[1] = (o1 & vm) | vb;
-			v[2] = (o2 & vm) | vb;
-			v[3] = (o3 & vm) | vb;
+			n0 = (o0 & vm) | vb, n1 = (o1 & vm) | vb;
+			n2 = (o2 & vm) | vb, n3 = (o3 & vm) | vb;
+			npt_pte_set(&p[0], n0[0]), npt_pte_set(&p[1], n0[1]);
+			npt_pte_set(&p[2], n1[0]), npt_pte_set(&p[3], n1[1]);
+			npt_pte_set(&p[4], n2[0]), npt_pte_set(&p[5], n2[1]);
+			npt_pte_set(&p[6], n3[0]), npt_pte_set(&p[7], n3[1]);
 			changed = 1;
 		}
 	}
@@ -328,7 +334,7 @@ static int table_empty(const struct npt_format *f, const uint64_t *tbl)
 
 /* Level 0: tight loops over a run of entries, one per kind. */
 static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64_t base,
-		     unsigned lo, unsigned hi)
+		     unsigned lo, unsigned hi, int fresh)
 {
 	const struct npt_format *f = o->f;
 	const uint64_t amask = f->addr_mask;
@@ -346,10 +352,18 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 	}
 
 	switch (o->kind) {
-	case OP_MAP:
-		fill_run(tbl, lo, hi, o->tmpl[0], npt_addr_bits(f, o->pa + (first - o->first)), step,
-			 f->addr_mask);
+	case OP_MAP: {
+		uint64_t addr = npt_addr_bits(f, o->pa + (first - o->first));
+		unsigned i;
+
+		if (fresh) {
+			fill_run(tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
+			break;
+		}
+		for (i = lo; i <= hi; i++, addr += step)
+			npt_pte_set(&tbl[i], o->tmpl[0] | addr);
 		break;
+	}
 	case OP_REMAP:
 		tbl[lo] = o->tmpl[0] | npt_addr_bits(f, o->pa);
 		changed = 1;
@@ -474,7 +488,7 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 		memset(&tbl[hi + 1], 0, (NPT_ENTRIES - hi - 1) * sizeof(*tbl));
 	}
 	if (level == 0)
-		return op_leaves(o, tbl, v, base, lo, hi);
+		return op_leaves(o, tbl, v, base, lo, hi, fresh);
 	if (o->kind == OP_MAP && (fresh || (!tbl && !v->split)))
 		return map_empty(o, level, tbl, base, lo, hi);
 
