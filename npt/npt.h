@@ -115,6 +115,13 @@ struct npt_table;
 
 struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err);
 void npt_free(struct npt_table *t);            /* every frame back, root included */
+/* Let go of the handle without reading a single entry or handing a frame
+ * back to mm: for a table whose frames can no longer be trusted (a guest
+ * was given its own page tables and wrote them; npt_free would follow
+ * whatever pointers it finds there) or whose frames the caller reclaims
+ * wholesale (it drops the whole pool). Every frame the table owned stays
+ * allocated as far as mm knows. NULL does nothing. */
+void npt_abandon(struct npt_table *t);
 uint64_t npt_root(const struct npt_table *t);  /* physical address of the root */
 const struct npt_format *npt_table_format(const struct npt_table *t);
 uint64_t npt_table_frames(const struct npt_table *t); /* frames owned now, root included */

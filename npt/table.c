@@ -249,6 +249,11 @@ void npt_free(struct npt_table *t)
 	free(t);
 }
 
+void npt_abandon(struct npt_table *t)
+{
+	free(t); /* the handle only: no entry read, no frame back to mm */
+}
+
 uint64_t npt_root(const struct npt_table *t)
 {
 	return t ? t->root_pa : 0;

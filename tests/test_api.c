@@ -221,6 +221,39 @@ START_TEST(t_new_free)
 }
 END_TEST
 
+/* npt_abandon: the handle goes, nothing else. Every frame of the table is
+ * overwritten with garbage (present entries pointing nowhere: npt_free
+ * would follow them, and testmm aborts on a frame it never handed out); the
+ * call must read none of it and give no frame back. */
+START_TEST(t_abandon)
+{
+	struct fctx c;
+	struct npt_table *t;
+	uint64_t va = 0, step = lsize(1);
+	unsigned long frees;
+	size_t live, i;
+
+	fctx_init(&c, (unsigned)_i, 256, 1);
+	t = fctx_new(&c);
+	for (i = 0; i < 8 && va + PG <= c.lo_end; i++, va += step)
+		ck_assert_int_eq(npt_map(t, va, PG * (i + 1), PG, NPT_R), 0);
+	live = testmm_live(&c.mm);
+	ck_assert_msg(live > c.info.root_frames, "[%s] no tables below the root", c.name);
+	for (i = 0; i < c.mm.nframes; i++) {
+		uint64_t pa = c.mm.base_pa + i * PG;
+		if (testmm_is_allocated(&c.mm, pa))
+			memset(testmm_va(&c.mm, pa), 0xff, PG);
+	}
+	frees = c.mm.frees;
+	npt_abandon(t);
+	npt_abandon(NULL);
+	ck_assert_msg(testmm_live(&c.mm) == live && c.mm.frees == frees,
+		      "[%s] npt_abandon gave frames back: live %zu -> %zu", c.name, live,
+		      testmm_live(&c.mm));
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- raw entries ------------------------------------------------------------ */
 
 START_TEST(t_encode_decode)
@@ -1600,6 +1633,7 @@ static Suite *api_suite(void)
 	tc = tcase_create("calls");
 	tcase_set_timeout(tc, 60);
 	ADD_FMT_TEST(tc, t_new_free);
+	ADD_FMT_TEST(tc, t_abandon);
 	ADD_FMT_TEST(tc, t_null_args);
 	ADD_FMT_TEST(tc, t_map_query);
 	ADD_FMT_TEST(tc, t_query);
