@@ -171,6 +171,22 @@ struct npt_visit {
 int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned which,
 	     int (*visit)(const struct npt_visit *v, void *arg), void *arg);
 
+/* Cursors: the same visits in the same order as npt_walk, one per call, for
+ * loops that keep the iteration in their own hands (like Linux's TDP MMU
+ * iterator). npt_cursor_next returns 1 with c->v filled, 0 at the end;
+ * npt_cursor_skip, right after a NPT_WALK_TABLE_PRE visit, skips that
+ * subtree (its TABLE_POST too). The cursor reads the table as it goes:
+ * entries changed between calls are seen as they are when reached. A cursor
+ * holds no resources; drop it any time. */
+struct npt_cursor {
+	struct npt_visit v; /* the entry the last npt_cursor_next returned */
+	uint64_t priv_[64]; /* the cursor's own state */
+};
+int npt_cursor_init(struct npt_cursor *c, const struct npt_table *t, uint64_t va, uint64_t size,
+		    unsigned which);
+int npt_cursor_next(struct npt_cursor *c);
+int npt_cursor_skip(struct npt_cursor *c);
+
 /* Share src's top-level entries for [va, va + size) (aligned to the root
  * entry size). Shared entries are never freed or changed through t; an
  * npt_unmap_region covering a whole shared entry drops the share (npt_unmap
