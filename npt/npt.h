@@ -260,7 +260,11 @@ void npt_set_bbm_hook(struct npt_table *t, void (*hook)(void *arg, const struct 
  * is called instead of mm->free for every table frame a changing call lets
  * go of; the caller returns the frame with mm->free once no reader can be
  * inside it (after the flush and an RCU-style grace period). Without a hook
- * frames go back to mm->free at once. npt_free always frees directly. */
+ * frames go back to mm->free at once. npt_free always frees directly.
+ * Changing calls still run one at a time (the caller's lock), and the
+ * bookkeeping of shares (npt_copy_from, dropping a share) is not for
+ * concurrent walks: a walk may report an entry's `shared` as before or after.
+ * tests/test_concurrent.c checks all of this under ThreadSanitizer. */
 void npt_set_free_hook(struct npt_table *t, void (*hook)(void *arg, uint64_t pa), void *arg);
 
 /* ---- accessed and dirty state ------------------------------------------------
@@ -340,8 +344,9 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
  * leaves). Both refuse with NPT_ERR_HUGE a marked huge leaf reaching outside
  * the range, and every npt_log_* call refuses NPT_ERR_SHARED ranges.
  *
- * npt_protect*, npt_remap and the range splits re-encode what they change:
- * a page they touch leaves the log (call npt_log_start on it again). */
+ * npt_protect*, npt_remap and npt_map re-encode what they change: a page
+ * they change leaves the log (call npt_log_start on it again); the other
+ * pages of a huge leaf they split keep their state and stay in the log. */
 #define NPT_LOG_LAZY  0x0u
 #define NPT_LOG_EAGER 0x1u
 int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode);

@@ -4,6 +4,10 @@
  * The translation loop touches one entry per level and makes no indirect
  * call until the leaf is found: presence, leaf-ness and the next table's
  * address come from the format's masks, read once into locals.
+ *
+ * Both may run while another thread changes the table: each entry is read
+ * once, with an acquire load (npt_pte_get), so a table reached through an
+ * entry is seen as complete as it was when the entry was published.
  */
 #include "internal.h"
 
@@ -17,7 +21,7 @@ int npt_lookup(const struct npt_table *t, uint64_t ia, struct npt_lookup *out)
 	unsigned level = npt_root_level(t);
 	unsigned idx = (unsigned)(ia >> npt_level_shift(level)) & (t->root_entries - 1);
 	const uint64_t *tbl;
-	uint64_t pte = t->root[idx];
+	uint64_t pte = npt_pte_get(&t->root[idx]);
 
 	out->root_idx = idx;
 	for (;;) {
@@ -34,7 +38,7 @@ int npt_lookup(const struct npt_table *t, uint64_t ia, struct npt_lookup *out)
 		next = (pte & addr_mask) << addr_shift;
 		tbl = linear ? (const uint64_t *)(uintptr_t)(next + t->mm.linear_offset)
 			     : t->mm.phys_to_virt(t->mm.ctx, next);
-		pte = tbl[(ia >> npt_level_shift(level)) & (NPT_ENTRIES - 1)];
+		pte = npt_pte_get(&tbl[(ia >> npt_level_shift(level)) & (NPT_ENTRIES - 1)]);
 	}
 	out->level = level;
 	out->pte = pte;
@@ -108,7 +112,7 @@ static NPT_ALWAYS_INLINE int query_linear(const struct npt_table *t, uint64_t va
 
 	if ((va + t->q.range_add) >> t->q.range_shift)
 		return NPT_ERR_RANGE;
-	pte = t->root[(ia >> npt_level_shift(root)) & (t->root_entries - 1)];
+	pte = npt_pte_get(&t->root[(ia >> npt_level_shift(root)) & (t->root_entries - 1)]);
 #define NPT_STEP(L)                                                                  \
 	do {                                                                         \
 		if ((pte & tmask) != tval) {                                         \
@@ -116,7 +120,7 @@ static NPT_ALWAYS_INLINE int query_linear(const struct npt_table *t, uint64_t va
 			goto other;                                                  \
 		}                                                                    \
 		tbl = (const uint64_t *)(uintptr_t)((pte & addr_mask) + off);        \
-		pte = tbl[(ia >> npt_level_shift(L)) & (NPT_ENTRIES - 1)];           \
+		pte = npt_pte_get(&tbl[(ia >> npt_level_shift(L)) & (NPT_ENTRIES - 1)]); \
 	} while (0)
 
 	if (root >= 4)
@@ -211,7 +215,7 @@ static int walk_level(struct walk *w, unsigned level, const uint64_t *tbl, uint6
 
 	npt_slice(t, level, base, w->first, w->last, &lo, &hi);
 	for (i = lo; i <= hi; i++) {
-		uint64_t pte = tbl[i], ebase = base + (uint64_t)i * esz;
+		uint64_t pte = npt_pte_get(&tbl[i]), ebase = base + (uint64_t)i * esz;
 		struct npt_visit v;
 
 		if (!npt_pte_present(f, pte))

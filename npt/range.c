@@ -41,6 +41,7 @@ struct op {
 	uint64_t need;             /* plan: frames the apply pass takes */
 	uint64_t cache;            /* apply: preallocated frames, linked through word 0 */
 	int changed;               /* apply: a present entry changed: TLB flush needed */
+	int building;              /* apply: inside a table not published yet */
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
 	uint64_t flush_first, flush_last;
 };
@@ -50,8 +51,15 @@ static inline void publish(uint64_t *slot, uint64_t pte)
 	__atomic_store_n(slot, pte, __ATOMIC_RELEASE);
 }
 
-static void note_flush(struct op *o, uint64_t first, uint64_t last)
+/* Entries at level changed over [first, last] (flags: NPT_FLUSH_TABLE when a
+ * table entry changed). Nothing in a table no walker has seen yet needs it:
+ * the entry that publishes the table is noted instead. */
+static void note_flush(struct op *o, uint64_t first, uint64_t last, unsigned level,
+		       unsigned flags)
 {
+	if (o->building)
+		return;
+	npt_flush_note(o->t, first, last, level, flags);
 	if (!o->changed || first < o->flush_first)
 		o->flush_first = first;
 	if (!o->changed || last > o->flush_last)
@@ -296,15 +304,24 @@ static uint64_t table_entry(const struct op *o, uint64_t pa)
 }
 
 /* The split of a huge leaf at `level` into leaves one level down: same
- * output range, same flags (re-encoded for the lower level). */
+ * output range, same flags (re-encoded for the lower level), and the state
+ * hardware and npt keep in the leaf carried over as it is (accessed/dirty
+ * bits, Arm DBM and its write permission, npt_log_start's mark): the pages
+ * of the leaf the call does not change keep their dirty state and stay in
+ * the log. */
 static int make_split(const struct op *o, unsigned level, uint64_t pte, struct vtable *v)
 {
 	const struct npt_format *f = o->f;
-	unsigned flags = f->decode(f, level, pte);
+	const uint64_t carry = f->accessed_bit | f->dirty_bit | f->dbm_bit | f->sw_log_bit |
+			       f->w_set | f->w_clear;
+	unsigned flags = f->decode(f, level, pte) & ~(NPT_A | NPT_D);
+	int err;
 
 	v->split = 1;
 	v->pa = npt_pte_addr(f, pte) & ~(npt_level_size(level) - 1);
-	return f->encode(f, level - 1, flags, &v->tmpl);
+	err = f->encode(f, level - 1, flags, &v->tmpl);
+	v->tmpl = (v->tmpl & ~carry) | (pte & carry);
+	return err;
 }
 
 static uint64_t vtable_entry(const struct op *o, const struct vtable *v, unsigned level, unsigned i)
@@ -330,6 +347,23 @@ static int table_empty(const struct npt_format *f, const uint64_t *tbl)
 		if (npt_pte_present(f, tbl[i]))
 			return 0;
 	return 1;
+}
+
+/* OP_PROTECT of a run on a format that needs break-before-make for some
+ * changes (Arm: a new memory type): entry by entry, each change that needs
+ * it broken and made again, the others written in place. */
+static void protect_bbm(struct op *o, uint64_t *tbl, uint64_t base, unsigned lo, unsigned hi)
+{
+	const uint64_t amask = o->f->addr_mask;
+	unsigned i;
+
+	for (i = lo; i <= hi; i++) {
+		uint64_t pte = tbl[i], npte = o->tmpl[0] | (pte & amask);
+
+		if (npte != pte)
+			npt_entry_replace(o->t, &tbl[i], pte, npte, 0,
+					  base + ((uint64_t)i << NPT_PAGE_SHIFT));
+	}
 }
 
 /* Level 0: tight loops over a run of entries, one per kind. */
@@ -365,19 +399,33 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 		break;
 	}
 	case OP_REMAP:
-		tbl[lo] = o->tmpl[0] | npt_addr_bits(f, o->pa);
+		/* A new output address: break-before-make where the format
+		 * needs it (npt_entry_replace notes the flush). */
+		if (o->building)
+			tbl[lo] = o->tmpl[0] | npt_addr_bits(f, o->pa);
+		else
+			npt_entry_replace(o->t, &tbl[lo], tbl[lo], o->tmpl[0] | npt_addr_bits(f, o->pa),
+					  0, first);
+		break;
+	case OP_UNMAP: {
+		unsigned i;
+
+		/* One atomic store per entry, never memset: a string store may
+		 * write an entry a byte at a time under a walker's eyes. */
+		for (i = lo; i <= hi; i++)
+			npt_pte_set(&tbl[i], 0);
 		changed = 1;
 		break;
-	case OP_UNMAP:
-		memset(&tbl[lo], 0, (size_t)(hi - lo + 1) * sizeof(*tbl));
-		changed = 1;
-		break;
+	}
 	case OP_PROTECT:
-		changed = protect_run(tbl, lo, hi, o->tmpl[0], amask);
+		if (f->bbm && o->t->bbm_hook && !o->building)
+			protect_bbm(o, tbl, base, lo, hi);
+		else
+			changed = protect_run(tbl, lo, hi, o->tmpl[0], amask);
 		break;
 	}
 	if (changed)
-		note_flush(o, first, last);
+		note_flush(o, first, last, 0, 0);
 	return 0;
 }
 
@@ -403,9 +451,16 @@ static int op_new_child(struct op *o, unsigned level, uint64_t *slot, uint64_t e
 	child = npt_virt(o->t, pa);
 	if (v->split)
 		fill_split(o, child, v, level - 1);
+	o->building++;
 	err = op_level(o, level - 1, child, NULL, ebase, !v->split);
+	o->building--;
 	assert(!err);
-	publish(slot, table_entry(o, pa));
+	if (v->split && !o->building)
+		/* A huge leaf becomes a table: a block-size change, with
+		 * break-before-make where the format needs it. */
+		npt_entry_replace(o->t, slot, *slot, table_entry(o, pa), level, ebase);
+	else
+		publish(slot, table_entry(o, pa));
 	return err;
 }
 
@@ -506,7 +561,7 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			pa = o->pa + ((ebase > o->first ? ebase : o->first) - o->first);
 			if (full && (o->leaf_levels >> level & 1) && !(pa & (esz - 1))) {
 				if (o->apply)
-					tbl[i] = o->tmpl[level] | npt_addr_bits(f, pa);
+					npt_pte_set(&tbl[i], o->tmpl[level] | npt_addr_bits(f, pa));
 				continue;
 			}
 			sub.split = 0;
@@ -522,9 +577,10 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			if (!o->drop_shares || !full)
 				return NPT_ERR_SHARED;
 			if (o->apply) {
-				tbl[i] = 0;
+				npt_pte_set(&tbl[i], 0);
 				t->shared[i / 64] &= ~(1ull << (i % 64));
-				note_flush(o, ebase, elast);
+				note_flush(o, ebase, elast, level,
+					   npt_pte_leaf(f, level, pte) ? 0 : NPT_FLUSH_TABLE);
 			}
 			continue;
 		}
@@ -550,9 +606,11 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 				break;
 			}
 			if (full) {
-				if (o->apply) {
-					publish(&tbl[i], npte);
-					note_flush(o, ebase, elast);
+				if (o->apply && npte && !o->building) {
+					npt_entry_replace(t, &tbl[i], pte, npte, level, ebase);
+				} else if (o->apply) {
+					npt_pte_set(&tbl[i], npte);
+					note_flush(o, ebase, elast, level, 0);
 				}
 				continue;
 			}
@@ -560,11 +618,10 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			err = make_split(o, level, pte, &sub);
 			if (err)
 				return err;
+			/* (publishing the split notes the flush of the old leaf) */
 			err = op_new_child(o, level, tbl ? &tbl[i] : NULL, ebase, &sub);
 			if (err)
 				return err;
-			if (o->apply)
-				note_flush(o, ebase, elast);
 			continue;
 		}
 
@@ -581,15 +638,17 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 			if (o->apply && o->kind == OP_UNMAP && full && !keep) {
 				publish(&tbl[i], 0);
 				npt_free_subtree(t, level - 1, cpa);
-				note_flush(o, ebase, elast);
+				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 				continue;
 			}
 			err = op_level(o, level - 1, child, NULL, ebase, 0);
 			if (err)
 				return err;
 			if (o->apply && o->kind == OP_UNMAP && !keep && table_empty(f, child)) {
+				/* Walk caches may hold the table entry: a table run. */
 				publish(&tbl[i], 0);
 				npt_frame_free(t, cpa);
+				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 			}
 		}
 	}
@@ -609,6 +668,7 @@ static int op_run(struct op *o)
 	o->need = 0;
 	o->cache = 0;
 	o->changed = 0;
+	o->building = 0;
 	err = op_level(o, root, t->root, NULL, 0, 0);
 	if (err)
 		return err;

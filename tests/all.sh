@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every test: the suite built with gcc and with clang (debug), then with
-# ASan+UBSan (clang), the gcc build's engine tests under valgrind, the
+# ASan+UBSan (clang), the gcc build's engine tests under valgrind,
+# test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
 # differential libFuzzer target for $NPT_FUZZ_SECONDS (default 60) seconds,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
@@ -51,6 +52,8 @@ extra() {
 # valgrind over the engine tests of the gcc debug build (reduced workload,
 # see scripts/valgrind.sh), and the libFuzzer target for 60 s.
 extra "valgrind (build-gcc)" scripts/valgrind.sh build-gcc
+# test_concurrent (one writer, two readers) under ThreadSanitizer.
+extra "tsan test_concurrent" scripts/tsan.sh
 extra "fuzz ${NPT_FUZZ_SECONDS:-60}s" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-60}" \
 	ninja -f build-clang/build.ninja fuzz
 
