@@ -66,6 +66,14 @@ static int leaf_state(const struct harvest *h, uint64_t *slot, uint64_t pte)
 	return (__atomic_fetch_and(slot, ~h->bit, __ATOMIC_RELAXED) & h->bit) != 0;
 }
 
+/* Entries lo..hi of the level-0 table at base were cleared: one flush run. */
+static void note_run(struct harvest *h, uint64_t base, unsigned lo, unsigned hi)
+{
+	if (!h->peek)
+		npt_flush_note(h->t, base + ((uint64_t)lo << NPT_PAGE_SHIFT),
+			       base + ((uint64_t)hi << NPT_PAGE_SHIFT) + NPT_PAGE_SIZE - 1, 0, 0);
+}
+
 /* Level 0: the loop harvests spend their time in. */
 static void harvest_pages(struct harvest *h, uint64_t *tbl, uint64_t base, unsigned lo,
 			  unsigned hi)
@@ -75,18 +83,25 @@ static void harvest_pages(struct harvest *h, uint64_t *tbl, uint64_t base, unsig
 	const uint64_t page_lo = (base + ((uint64_t)lo << NPT_PAGE_SHIFT) - h->first) >> NPT_PAGE_SHIFT;
 	unsigned i;
 
+	unsigned run = hi + 1; /* first entry of the run of cleared entries being built */
+
 	for (i = lo; i <= hi; i++) {
 		uint64_t pte = __atomic_load_n(&tbl[i], __ATOMIC_RELAXED);
 		uint64_t page = page_lo + (i - lo);
 
-		if (!(pte & present) || !leaf_state(h, &tbl[i], pte))
+		if (!(pte & present) || !leaf_state(h, &tbl[i], pte)) {
+			if (run <= hi) {
+				note_run(h, base, run, i - 1);
+				run = hi + 1;
+			}
 			continue;
-		h->bitmap[page / 64] |= 1ull << (page % 64);
-		if (!h->peek) {
-			uint64_t ia = base + ((uint64_t)i << NPT_PAGE_SHIFT);
-			npt_flush_note(h->t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
 		}
+		h->bitmap[page / 64] |= 1ull << (page % 64);
+		if (run > hi)
+			run = i;
 	}
+	if (run <= hi)
+		note_run(h, base, run, hi);
 }
 
 static void harvest_level(struct harvest *h, unsigned level, uint64_t *tbl, uint64_t base)
