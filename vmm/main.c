@@ -144,7 +144,7 @@ static uint8_t *load_stub(const char *given, size_t *size, char *path, size_t le
 
 static int cmd_list(void)
 {
-	printf("scenarios (vmm run with no name runs the first seven):\n");
+	printf("scenarios (vmm run with no name runs all but the self-tests):\n");
 	for (const struct scenario *s = scenarios; s->name; s++)
 		printf("  %-9s %s\n", s->name, s->summary);
 	printf("stage-2 formats (--format):");

@@ -923,6 +923,8 @@ static int sc_triple(struct vm *vm)
 	return -1;
 }
 
+int sc_hostile(struct vm *vm); /* hostile.c */
+
 const struct scenario scenarios[] = {
 	{ "identity", "RAM mapped 1:1 with 4 KiB and 2 MiB leaves, one coalesced slot; "
 		      "pattern written and read back", sc_identity, 0 },
@@ -938,6 +940,9 @@ const struct scenario scenarios[] = {
 		    "no-execute", sc_stage1, 0 },
 	{ "random", "seeded mix of map/unmap/protect/remap on both stages and random probes",
 	  sc_random, 0 },
+	{ "hostile", "the guest probes random 64-bit addresses, scribbles over its page tables "
+		     "and IDT, runs random code; every outcome counted, stage 2 must hold",
+	  sc_hostile, 0 },
 	{ "hang", "self-test: the guest spins; the watchdog must stop it (exits non-zero)",
 	  sc_hang, 1 },
 	{ "triple", "self-test: the guest triple-faults (exits non-zero)", sc_triple, 1 },
