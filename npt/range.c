@@ -780,8 +780,10 @@ int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 	return err ? err : op_run(&o);
 }
 
-/* The leaf that maps va, which must be its first page. */
-static int single_leaf(struct npt_table *t, uint64_t va, struct op *o, unsigned *level)
+/* The leaf that maps va, which must be its first page: its level and output
+ * address. */
+static int single_leaf(struct npt_table *t, uint64_t va, struct op *o, unsigned *level,
+		       uint64_t *leaf_pa)
 {
 	struct npt_lookup l;
 	uint64_t size;
@@ -798,6 +800,7 @@ static int single_leaf(struct npt_table *t, uint64_t va, struct op *o, unsigned 
 		return NPT_ERR_HUGE;
 	o->last = o->first + size - 1;
 	*level = l.level;
+	*leaf_pa = npt_pte_addr(t->fmt, l.pte) & ~(size - 1);
 	return 0;
 }
 
@@ -810,10 +813,7 @@ int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_siz
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	err = single_leaf(t, va, &o, &level);
-	if (err)
-		return err;
-	err = npt_query(t, va, &out, NULL, NULL);
+	err = single_leaf(t, va, &o, &level, &out);
 	if (!err)
 		err = op_run(&o);
 	if (err)
@@ -828,12 +828,13 @@ int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_siz
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	struct op o = { .t = t, .kind = OP_PROTECT };
+	uint64_t old_pa;
 	unsigned level;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	err = single_leaf(t, va, &o, &level);
+	err = single_leaf(t, va, &o, &level, &old_pa);
 	if (!err)
 		err = op_flags(&o, flags, 1u << level);
 	return err ? err : op_run(&o);
@@ -843,12 +844,12 @@ int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {
 	struct op o = { .t = t, .kind = OP_REMAP };
 	unsigned level;
-	uint64_t size;
+	uint64_t size, old_pa;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	err = single_leaf(t, va, &o, &level);
+	err = single_leaf(t, va, &o, &level, &old_pa);
 	if (err)
 		return err;
 	size = npt_level_size(level);
