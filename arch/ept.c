@@ -118,26 +118,22 @@ static unsigned ept_decode(const struct npt_format *f, unsigned level, uint64_t 
 	return flags;
 }
 
+/* ept and ept5 differ only in depth and width. */
+#define EPT_COMMON                                                       \
+	.pa_bits = 52, .canonical = 0, .stage2 = 1, .addr_shift = 0,      \
+	/* 1G leaves need IA32_VMX_EPT_VPID_CAP bit 17 */                  \
+	.leaf_levels = 0x7, .flags = EPT_FLAGS, .addr_mask = EPT_ADDR,    \
+	/* present iff any of bits 2:0 (§29.3.2) */                        \
+	.present_mask = EPT_RWX, .leaf_mask = EPT_LEAF, .leaf_xor = 0,    \
+	.table_bits = EPT_RWX, .encode = ept_encode, .decode = ept_decode, \
+	.priv = NULL, EPT_STATE
+
 const struct npt_format npt_fmt_ept = {
 	.name = "ept",
 	.description = "Intel EPT, 4-level (48-bit guest-physical, 4K/2M/1G leaves)",
 	.levels = 4,
 	.va_bits = 48,
-	.pa_bits = 52,
-	.canonical = 0,
-	.stage2 = 1,
-	.addr_shift = 0,
-	.leaf_levels = 0x7, /* 1G leaves need IA32_VMX_EPT_VPID_CAP bit 17 */
-	.flags = EPT_FLAGS,
-	.addr_mask = EPT_ADDR,
-	.present_mask = EPT_RWX, /* present iff any of bits 2:0 (§29.3.2) */
-	.leaf_mask = EPT_LEAF,
-	.leaf_xor = 0,
-	.table_bits = EPT_RWX,
-	.encode = ept_encode,
-	.decode = ept_decode,
-	.priv = NULL,
-	EPT_STATE,
+	EPT_COMMON,
 };
 
 const struct npt_format npt_fmt_ept5 = {
@@ -145,19 +141,5 @@ const struct npt_format npt_fmt_ept5 = {
 	.description = "Intel EPT, 5-level (57-bit guest-physical, 4K/2M/1G leaves)",
 	.levels = 5, /* needs IA32_VMX_EPT_VPID_CAP bit 7 */
 	.va_bits = 57,
-	.pa_bits = 52,
-	.canonical = 0,
-	.stage2 = 1,
-	.addr_shift = 0,
-	.leaf_levels = 0x7,
-	.flags = EPT_FLAGS,
-	.addr_mask = EPT_ADDR,
-	.present_mask = EPT_RWX,
-	.leaf_mask = EPT_LEAF,
-	.leaf_xor = 0,
-	.table_bits = EPT_RWX,
-	.encode = ept_encode,
-	.decode = ept_decode,
-	.priv = NULL,
-	EPT_STATE,
+	EPT_COMMON,
 };
