@@ -74,6 +74,10 @@ struct machine {
 	const char *stub;    /* guest/<dir>/stub.elf under the build folder */
 	const char *const *args; /* machine arguments */
 	uint64_t stub_base, hdr, res, pool, scratch, ram, ram_end;
+	/* Device windows above 4 GiB ([start, end)), from `info mtree` of
+	 * QEMU 7.2 with -m 256M: the PCIe high MMIO window (reads all-ones,
+	 * writes ignored) and Arm's high ECAM. Non-RAM outputs stay out. */
+	uint64_t mmio_hi[2][2];
 };
 
 static const char *const arm_args[] = { "-M", "virt,virtualization=on", "-cpu", "max", NULL };
@@ -83,10 +87,13 @@ static const char *const rv_args[] = { "-M", "virt", "-cpu", "rv64,h=true,svpbmt
 static const struct machine arm_machine = {
 	"qemu-system-aarch64", "aarch64", arm_args,
 	ARM_STUB, ARM_HDR, ARM_RES, ARM_POOL, ARM_SCRATCH, ARM_RAM, ARM_RAM_END,
+	{ { 0x4010000000ull, 0x4020000000ull }, { 0x8000000000ull, 0x10000000000ull } },
 };
 static const struct machine rv_machine = {
 	"qemu-system-riscv64", "riscv", rv_args,
 	RV_STUB, RV_HDR, RV_RES, RV_POOL, RV_SCRATCH, RV_RAM, RV_RAM_END,
+	/* virt.c: DRAM end rounded up to the window's 16 GiB size. */
+	{ { 0x400000000ull, 0x800000000ull } },
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -319,11 +326,17 @@ static int map_random_region(struct qcase *c)
 	} else {
 		unsigned pbits = c->info.pa_bits > 48 ? 48 : c->info.pa_bits;
 
-		/* Above the low 4 GiB: no device registers behind a probe. */
+		/* Above the low 4 GiB and off the high device windows: nothing
+		 * behind a probe, so an access there is an access fault. (RISC-V
+		 * HLV loads any mapped address: one into the PCIe window reads
+		 * all-ones instead of faulting.) */
 		pa = (1ull << 32) + rnd_below(((1ull << pbits) - (1ull << 32)) / align) * align;
 		pa |= va & (align - 1) & (SZ_2M - 1);
 		if (pa + size > (1ull << pbits))
 			return -1;
+		for (unsigned w = 0; w < NELEM(c->mach->mmio_hi); w++)
+			if (pa < c->mach->mmio_hi[w][1] && pa + size > c->mach->mmio_hi[w][0])
+				return -1;
 	}
 	/* Never over the stub's identity mapping or its user alias. */
 	if (va < c->mach->stub_base + 2 * SZ_2M && va + size > c->mach->stub_base)
