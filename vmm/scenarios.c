@@ -924,6 +924,7 @@ static int sc_triple(struct vm *vm)
 }
 
 int sc_hostile(struct vm *vm); /* hostile.c */
+int sc_dirty(struct vm *vm);   /* dirty.c */
 
 const struct scenario scenarios[] = {
 	{ "identity", "RAM mapped 1:1 with 4 KiB and 2 MiB leaves, one coalesced slot; "
@@ -943,6 +944,9 @@ const struct scenario scenarios[] = {
 	{ "hostile", "the guest probes random 64-bit addresses, scribbles over its page tables "
 		     "and IDT, runs random code; every outcome counted, stage 2 must hold",
 	  sc_hostile, 0 },
+	{ "dirty", "migration-style dirty logging: npt_log_* write-protects, the guest writes "
+		   "random pages in rounds, harvests must match; then stop, collapse, read back",
+	  sc_dirty, 0 },
 	{ "hang", "self-test: the guest spins; the watchdog must stop it (exits non-zero)",
 	  sc_hang, 1 },
 	{ "triple", "self-test: the guest triple-faults (exits non-zero)", sc_triple, 1 },
