@@ -342,7 +342,12 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
  * again. npt_log_stop gives every marked leaf of the range its write
  * permission back and drops the mark (npt_collapse then rebuilds huge
  * leaves). Both refuse with NPT_ERR_HUGE a marked huge leaf reaching outside
- * the range, and every npt_log_* call refuses NPT_ERR_SHARED ranges.
+ * the range that they would have to change: npt_log_stop any such leaf,
+ * npt_log_harvest only one written since the last harvest (a clean one has
+ * nothing to report or protect, and is left alone). Every npt_log_* call
+ * refuses NPT_ERR_SHARED ranges. Collapse a logged range after npt_log_stop:
+ * npt_collapse keeps the mark, so a huge leaf rebuilt while logging is
+ * harvested (and write-protected) whole.
  *
  * npt_protect*, npt_remap and npt_map re-encode what they change: a page
  * they change leaves the log (call npt_log_start on it again); the other
