@@ -83,7 +83,7 @@ done
 formats=$("$vmm" list | sed -n 's/^stage-2 formats (--format)://p')
 [ -n "$formats" ] || { echo "FAIL: vmm list names no stage-2 format"; failed=$((failed + 1)); }
 for f in $formats; do
-	expect 0 "$vmm" run holes demand random --format "$f" --mem 16M --seed 9
+	expect 0 "$vmm" run holes demand random dirty --format "$f" --mem 16M --seed 9
 done
 
 # 4. Bad input: refused before anything starts.
