@@ -292,21 +292,7 @@ static int hrun(struct vm *vm)
 		if (vm->run->immediate_exit)
 			return -1;
 	}
-	switch (vm->run->exit_reason) {
-	case KVM_EXIT_IO:
-		vm->c.exits_io++;
-		break;
-	case KVM_EXIT_MMIO:
-		if (vm->run->mmio.is_write)
-			vm->c.exits_mmio_w++;
-		else
-			vm->c.exits_mmio_r++;
-		break;
-	default:
-		vm->c.exits_other++;
-		break;
-	}
-	return (int)vm->run->exit_reason;
+	return vm_count_exit(vm);
 }
 
 /* An MMIO exit, from the probe or from whatever the guest runs: stage 2

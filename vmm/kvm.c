@@ -247,6 +247,26 @@ void vm_dump(struct vm *vm, const char *why)
 		fprintf(stderr, "  last probe: none (the stub had not reached its probe loop)\n");
 }
 
+/* Counts an exit by kind for the result table; returns the exit reason. */
+int vm_count_exit(struct vm *vm)
+{
+	switch (vm->run->exit_reason) {
+	case KVM_EXIT_IO:
+		vm->c.exits_io++;
+		break;
+	case KVM_EXIT_MMIO:
+		if (vm->run->mmio.is_write)
+			vm->c.exits_mmio_w++;
+		else
+			vm->c.exits_mmio_r++;
+		break;
+	default:
+		vm->c.exits_other++;
+		break;
+	}
+	return (int)vm->run->exit_reason;
+}
+
 static const char *exit_name(unsigned reason)
 {
 	switch (reason) {
@@ -279,21 +299,7 @@ int vm_run(struct vm *vm)
 		return -1;
 	}
 	vm->t_exit = now_sec();
-	switch (vm->run->exit_reason) {
-	case KVM_EXIT_IO:
-		vm->c.exits_io++;
-		break;
-	case KVM_EXIT_MMIO:
-		if (vm->run->mmio.is_write)
-			vm->c.exits_mmio_w++;
-		else
-			vm->c.exits_mmio_r++;
-		break;
-	default:
-		vm->c.exits_other++;
-		break;
-	}
-	return (int)vm->run->exit_reason;
+	return vm_count_exit(vm);
 }
 
 /* Any exit that is not the one expected ends the VM with a report. */

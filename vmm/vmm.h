@@ -206,6 +206,7 @@ void vm_destroy(struct vm *vm);
 int kvm_cpu_info(int kvm, int *has_1g, unsigned *maxphyaddr);
 int stub_parse(const uint8_t *img, size_t size, struct stub *s);
 int vm_run(struct vm *vm);             /* one KVM_RUN: the exit reason, or -1 (reported) */
+int vm_count_exit(struct vm *vm); /* counts the exit by kind; the exit reason */
 int vm_unexpected_exit(struct vm *vm, int reason); /* reports, -1 */
 void vm_dump(struct vm *vm, const char *why);
 void watchdog_arm(struct vm *vm, unsigned ms);
