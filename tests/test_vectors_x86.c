@@ -18,6 +18,7 @@
 #include "../arch/arch.h"
 #include "lib/check_main.h"
 #include "lib/testmm.h"
+#include "lib/vectors.h"
 
 /* ---- the manual's bits, written out once ---------------------------------- */
 
@@ -58,68 +59,6 @@ static const struct npt_format *const epts[] = { &npt_fmt_ept, &npt_fmt_ept5 };
 static const struct npt_format *const all5[] = { &npt_fmt_x86_64, &npt_fmt_x86_64_la57,
 						&npt_fmt_npt, &npt_fmt_ept, &npt_fmt_ept5,
 						&npt_fmt_npt5 };
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Encode through the public call with pa = 0 (address bits tested apart). */
-static int enc(const struct npt_format *f, unsigned level, unsigned flags, uint64_t *pte)
-{
-	return npt_encode_leaf(f, level, 0, flags, pte);
-}
-
-static uint64_t enc_ok(const struct npt_format *f, unsigned level, unsigned flags)
-{
-	uint64_t pte = 0xdeadull, raw = 0xbeefull;
-	int r = enc(f, level, flags, &pte);
-
-	ck_assert_msg(r == 0, "%s level %u flags %#x: %d", f->name, level, flags, r);
-	/* The format's own encode agrees with the public wrapper. */
-	ck_assert_int_eq(f->encode(f, level, flags, &raw), 0);
-	ck_assert_msg(raw == pte, "%s level %u flags %#x: %#llx vs %#llx", f->name, level, flags,
-		      (unsigned long long)raw, (unsigned long long)pte);
-	return pte;
-}
-
-static void enc_refused(const struct npt_format *f, unsigned level, unsigned flags)
-{
-	uint64_t pte = 0x5a5aull, raw = 0xa5a5ull;
-
-	ck_assert_msg(enc(f, level, flags, &pte) == NPT_ERR_FLAGS, "%s level %u flags %#x accepted",
-		      f->name, level, flags);
-	ck_assert_msg(f->encode(f, level, flags, &raw) == NPT_ERR_FLAGS,
-		      "%s encode level %u flags %#x accepted", f->name, level, flags);
-	/* A refused call writes nothing. */
-	ck_assert_uint_eq(raw, 0xa5a5ull);
-}
-
-/* No leaf above level 2 (nor past the root): the format's encode says
- * NPT_ERR_FLAGS, the public call NPT_ERR_INVAL (a level it cannot use). */
-static void bad_levels(const struct npt_format *f)
-{
-	for (unsigned lvl = 3; lvl < 70; lvl++) {
-		uint64_t pte = 0x5a5aull, raw = 0xa5a5ull;
-
-		ck_assert_int_eq(npt_encode_leaf(f, lvl, 0, NPT_R, &pte), NPT_ERR_INVAL);
-		ck_assert_int_eq(f->encode(f, lvl, NPT_R, &raw), NPT_ERR_FLAGS);
-		ck_assert_int_eq(f->encode(f, lvl, NPT_X, &raw), NPT_ERR_FLAGS);
-		ck_assert_uint_eq(pte, 0x5a5aull);
-		ck_assert_uint_eq(raw, 0xa5a5ull);
-	}
-}
-
-/* Decode a present leaf through the public call; checks pa and is_leaf. */
-static unsigned dec_leaf(const struct npt_format *f, unsigned level, uint64_t pte, uint64_t want_pa)
-{
-	uint64_t pa = 1;
-	unsigned flags = 0x1234;
-	int is_leaf = -1;
-
-	ck_assert_int_eq(npt_decode(f, level, pte, &pa, &flags, &is_leaf), 0);
-	ck_assert_int_eq(is_leaf, 1);
-	ck_assert_uint_eq(pa, want_pa);
-	ck_assert_uint_eq(flags, f->decode(f, level, pte));
-	return flags;
-}
-
 /* The validity rules, restated from the brief / manuals independently of arch/. */
 static int valid_x86_s1(unsigned fl)
 {
@@ -260,17 +199,17 @@ START_TEST(x86_s1_vectors)
 		 * there (Table 4-20), never set. */
 		uint64_t ps = lvl ? PS : 0;
 
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R), P | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W), P | RW | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_X), P | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_U), P | US | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R), P | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W), P | RW | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_X), P | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_U), P | US | NX | ps);
 		/* DEVICE: PCD=1 PWT=1 -> PAT entry 3 = UC with the power-up PAT. */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_DEVICE), P | PWT | PCD | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_A), P | ACC | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_D), P | RW | DRT | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_G), P | GLB | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_DEVICE), P | PWT | PCD | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_A), P | ACC | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_D), P | RW | DRT | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_G), P | GLB | NX | ps);
 		/* Everything: bits 8:0 all set at levels 1/2, bit 7 clear at level 0. */
-		ck_assert_uint_eq(enc_ok(f, lvl, 0xff), lvl ? 0x1ffull : 0x17full);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, 0xff), lvl ? 0x1ffull : 0x17full);
 	}
 	/* Levels 1/2 never carry the huge-page PAT bit (bit 12), level 0 never bit 7. */
 	for (unsigned fl = 0; fl < 0x100; fl++) {
@@ -278,10 +217,10 @@ START_TEST(x86_s1_vectors)
 
 		if (!valid_x86_s1(fl))
 			continue;
-		pte = enc_ok(f, 0, fl);
+		pte = vec_enc_ok(f, 0, fl);
 		ck_assert_uint_eq(pte & (PS | PAT_HUGE), 0);
 		for (unsigned lvl = 1; lvl <= 2; lvl++) {
-			pte = enc_ok(f, lvl, fl);
+			pte = vec_enc_ok(f, lvl, fl);
 			ck_assert_uint_eq(pte & PS, PS);
 			ck_assert_uint_eq(pte & ADDR_51_12, 0);
 		}
@@ -297,16 +236,16 @@ START_TEST(x86_s1_refused)
 		/* Present implies readable: nothing without NPT_R. */
 		for (unsigned fl = 0; fl < 0x100; fl++)
 			if (!(fl & NPT_R))
-				enc_refused(f, lvl, fl);
+				vec_enc_refused(f, lvl, fl);
 		/* R/W = 0 with D = 1 would be a CET shadow-stack page (SDM §4.6.1). */
-		enc_refused(f, lvl, NPT_R | NPT_D);
-		enc_refused(f, lvl, NPT_R | NPT_X | NPT_A | NPT_D | NPT_U | NPT_G);
+		vec_enc_refused(f, lvl, NPT_R | NPT_D);
+		vec_enc_refused(f, lvl, NPT_R | NPT_X | NPT_A | NPT_D | NPT_U | NPT_G);
 		/* Unknown flags. */
-		enc_refused(f, lvl, NPT_R | 0x100u);
-		enc_refused(f, lvl, NPT_R | 0x80000000u);
+		vec_enc_refused(f, lvl, NPT_R | 0x100u);
+		vec_enc_refused(f, lvl, NPT_R | 0x80000000u);
 	}
 	/* No leaves above level 2 (PML4E/PML5E bit 7 is reserved). */
-	bad_levels(f);
+	vec_bad_levels(f);
 }
 END_TEST
 
@@ -320,20 +259,20 @@ START_TEST(npt_vectors)
 		uint64_t ps = lvl ? PS : 0;
 
 		/* U/S on every leaf: nested walks are user accesses (APM §15.25.5). */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R), P | US | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W), P | RW | US | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_X), P | US | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_DEVICE), P | US | PWT | PCD | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_A), P | US | ACC | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_D), P | RW | US | DRT | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R), P | US | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W), P | RW | US | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_X), P | US | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_DEVICE), P | US | PWT | PCD | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_A), P | US | ACC | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_D), P | RW | US | DRT | NX | ps);
 		/* No CET meaning in nested tables: D without W is encoded. */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_D), P | US | DRT | NX | ps);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D),
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_D), P | US | DRT | NX | ps);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D),
 				  P | RW | US | PWT | PCD | ACC | DRT | ps);
 		/* G never set. */
 		for (unsigned fl = 0; fl < 0x100; fl++)
 			if (valid_npt(fl))
-				ck_assert_uint_eq(enc_ok(f, lvl, fl) & (GLB | PAT_HUGE), 0);
+				ck_assert_uint_eq(vec_enc_ok(f, lvl, fl) & (GLB | PAT_HUGE), 0);
 	}
 }
 END_TEST
@@ -345,14 +284,14 @@ START_TEST(npt_refused)
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
 		for (unsigned fl = 0; fl < 0x100; fl++)
 			if (!(fl & NPT_R))
-				enc_refused(f, lvl, fl);
+				vec_enc_refused(f, lvl, fl);
 		/* Stage 2: no user/global (npt.h). */
-		enc_refused(f, lvl, NPT_R | NPT_U);
-		enc_refused(f, lvl, NPT_R | NPT_G);
-		enc_refused(f, lvl, NPT_R | NPT_W | NPT_X | NPT_U | NPT_G);
-		enc_refused(f, lvl, NPT_R | 0x100u);
+		vec_enc_refused(f, lvl, NPT_R | NPT_U);
+		vec_enc_refused(f, lvl, NPT_R | NPT_G);
+		vec_enc_refused(f, lvl, NPT_R | NPT_W | NPT_X | NPT_U | NPT_G);
+		vec_enc_refused(f, lvl, NPT_R | 0x100u);
 	}
-	bad_levels(f);
+	vec_bad_levels(f);
 }
 END_TEST
 
@@ -361,9 +300,9 @@ START_TEST(npt_decode_hides_us_g)
 	const struct npt_format *f = npts[_i];
 
 	/* U/S is npt's own; G (hand-set) is ignored in nested tables. */
-	ck_assert_uint_eq(dec_leaf(f, 0, P | US | GLB | NX, 0), NPT_R);
-	ck_assert_uint_eq(dec_leaf(f, 0, P | NX, 0), NPT_R);
-	ck_assert_uint_eq(dec_leaf(f, 1, P | RW | US | GLB | PS, 0), NPT_R | NPT_W | NPT_X);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, P | US | GLB | NX, 0), NPT_R);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, P | NX, 0), NPT_R);
+	ck_assert_uint_eq(vec_dec_leaf(f, 1, P | RW | US | GLB | PS, 0), NPT_R | NPT_W | NPT_X);
 }
 END_TEST
 
@@ -378,27 +317,27 @@ START_TEST(ept_vectors)
 		 * PDE/PDPTE that maps a page; ignored in a PTE — left 0 there. */
 		uint64_t lf = lvl ? ELEAF : 0;
 
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R), ER | EMT_WB | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W), ER | EW | EMT_WB | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_X), ER | EX | EMT_WB | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_X), ER | EW | EX | EMT_WB | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R), ER | EMT_WB | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W), ER | EW | EMT_WB | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_X), ER | EX | EMT_WB | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_X), ER | EW | EX | EMT_WB | lf);
 		/* Execute-only (needs IA32_VMX_EPT_VPID_CAP bit 0). */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_X), EX | EMT_WB | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_X), EX | EMT_WB | lf);
 		/* DEVICE: memory type UC (0) and ignore-PAT (§29.3.7.2). */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_DEVICE), ER | EMT_UC | EIPAT | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_DEVICE),
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_DEVICE), ER | EMT_UC | EIPAT | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_DEVICE),
 				  ER | EW | EMT_UC | EIPAT | lf);
 		/* A bit 8, D bit 9 (§29.3.5). */
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_A), ER | EMT_WB | EACC | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_A | NPT_D),
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_A), ER | EMT_WB | EACC | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_A | NPT_D),
 				  ER | EW | EMT_WB | EACC | EDRT | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_D), ER | EMT_WB | EDRT | lf);
-		ck_assert_uint_eq(enc_ok(f, lvl, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D),
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_D), ER | EMT_WB | EDRT | lf);
+		ck_assert_uint_eq(vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D),
 				  ER | EW | EX | EIPAT | EACC | EDRT | lf);
 		/* Never: user-execute (bit 10), suppress-#VE (bit 63), address bits. */
 		for (unsigned fl = 0; fl < 0x100; fl++)
 			if (valid_ept(fl))
-				ck_assert_uint_eq(enc_ok(f, lvl, fl) & (EUX | ESVE | ADDR_51_12), 0);
+				ck_assert_uint_eq(vec_enc_ok(f, lvl, fl) & (EUX | ESVE | ADDR_51_12), 0);
 	}
 }
 END_TEST
@@ -409,19 +348,19 @@ START_TEST(ept_refused)
 
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
 		/* No access at all: the entry would not be present. */
-		enc_refused(f, lvl, 0);
-		enc_refused(f, lvl, NPT_DEVICE | NPT_A | NPT_D);
+		vec_enc_refused(f, lvl, 0);
+		vec_enc_refused(f, lvl, NPT_DEVICE | NPT_A | NPT_D);
 		/* Write without read: EPT misconfiguration (§29.3.3.1). */
-		enc_refused(f, lvl, NPT_W);
-		enc_refused(f, lvl, NPT_W | NPT_X);
-		enc_refused(f, lvl, NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D);
+		vec_enc_refused(f, lvl, NPT_W);
+		vec_enc_refused(f, lvl, NPT_W | NPT_X);
+		vec_enc_refused(f, lvl, NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D);
 		/* Stage 2: no user/global. */
-		enc_refused(f, lvl, NPT_R | NPT_U);
-		enc_refused(f, lvl, NPT_R | NPT_G);
-		enc_refused(f, lvl, NPT_X | NPT_U);
-		enc_refused(f, lvl, NPT_R | 0x100u);
+		vec_enc_refused(f, lvl, NPT_R | NPT_U);
+		vec_enc_refused(f, lvl, NPT_R | NPT_G);
+		vec_enc_refused(f, lvl, NPT_X | NPT_U);
+		vec_enc_refused(f, lvl, NPT_R | 0x100u);
 	}
-	bad_levels(f);
+	vec_bad_levels(f);
 }
 END_TEST
 
@@ -430,14 +369,14 @@ START_TEST(ept_decode_memtype)
 	const struct npt_format *f = epts[_i];
 
 	/* WB with or without ignore-PAT is normal memory. */
-	ck_assert_uint_eq(dec_leaf(f, 0, ER | EMT_WB, 0), NPT_R);
-	ck_assert_uint_eq(dec_leaf(f, 0, ER | EMT_WB | EIPAT, 0), NPT_R);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, ER | EMT_WB, 0), NPT_R);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, ER | EMT_WB | EIPAT, 0), NPT_R);
 	/* Any other type is not normal write-back. */
-	ck_assert_uint_eq(dec_leaf(f, 0, ER | EMT_UC, 0), NPT_R | NPT_DEVICE);
-	ck_assert_uint_eq(dec_leaf(f, 0, ER | EMT_WT, 0), NPT_R | NPT_DEVICE);
-	ck_assert_uint_eq(dec_leaf(f, 0, ER | (1ull << 3) /* WC */, 0), NPT_R | NPT_DEVICE);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, ER | EMT_UC, 0), NPT_R | NPT_DEVICE);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, ER | EMT_WT, 0), NPT_R | NPT_DEVICE);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, ER | (1ull << 3) /* WC */, 0), NPT_R | NPT_DEVICE);
 	/* Bits npt does not use are not reported. */
-	ck_assert_uint_eq(dec_leaf(f, 0, EX | EMT_WB | EUX | ESVE, 0), NPT_X);
+	ck_assert_uint_eq(vec_dec_leaf(f, 0, EX | EMT_WB | EUX | ESVE, 0), NPT_X);
 }
 END_TEST
 
@@ -453,16 +392,16 @@ START_TEST(round_trip_all)
 			uint64_t pte;
 
 			if (!valid_for(f, fl)) {
-				enc_refused(f, lvl, fl);
+				vec_enc_refused(f, lvl, fl);
 				continue;
 			}
 			valid++;
-			pte = enc_ok(f, lvl, fl);
+			pte = vec_enc_ok(f, lvl, fl);
 			ck_assert_uint_eq(pte & ADDR_51_12, 0);
 			ck_assert(npt_pte_present(f, pte));
 			ck_assert(npt_pte_leaf(f, lvl, pte));
 			ck_assert_uint_eq(f->decode(f, lvl, pte), fl);
-			ck_assert_uint_eq(dec_leaf(f, lvl, pte, 0), fl);
+			ck_assert_uint_eq(vec_dec_leaf(f, lvl, pte, 0), fl);
 		}
 	}
 	/* 3 levels × valid combinations: x86 s1 = R × {W,X,U,DEV,A,G} × D only with W
@@ -484,10 +423,10 @@ START_TEST(hardware_ad)
 	uint64_t d = is_ept(f) ? EDRT : DRT;
 
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		uint64_t pte = enc_ok(f, lvl, NPT_R | NPT_W | NPT_X);
+		uint64_t pte = vec_enc_ok(f, lvl, NPT_R | NPT_W | NPT_X);
 
-		ck_assert_uint_eq(dec_leaf(f, lvl, pte | a, 0), NPT_R | NPT_W | NPT_X | NPT_A);
-		ck_assert_uint_eq(dec_leaf(f, lvl, pte | a | d, 0),
+		ck_assert_uint_eq(vec_dec_leaf(f, lvl, pte | a, 0), NPT_R | NPT_W | NPT_X | NPT_A);
+		ck_assert_uint_eq(vec_dec_leaf(f, lvl, pte | a | d, 0),
 				  NPT_R | NPT_W | NPT_X | NPT_A | NPT_D);
 	}
 }
@@ -501,7 +440,7 @@ START_TEST(addresses)
 					0x000fffffc0000000ull /* highest 1 GiB frame */ };
 
 	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		uint64_t bits = enc_ok(f, lvl, NPT_R | NPT_W);
+		uint64_t bits = vec_enc_ok(f, lvl, NPT_R | NPT_W);
 
 		for (unsigned i = 0; i < NELEM(pas); i++) {
 			uint64_t pte = 0;
@@ -509,7 +448,7 @@ START_TEST(addresses)
 			ck_assert_int_eq(npt_encode_leaf(f, lvl, pas[i], NPT_R | NPT_W, &pte), 0);
 			ck_assert_uint_eq(pte, bits | pas[i]);
 			ck_assert_uint_eq(npt_pte_addr(f, pte), pas[i]);
-			dec_leaf(f, lvl, pte, pas[i]);
+			vec_dec_leaf(f, lvl, pte, pas[i]);
 		}
 		/* The highest 4 KiB frame, at level 0: every address bit. */
 		if (lvl == 0) {

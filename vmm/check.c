@@ -61,14 +61,6 @@ static volatile uint64_t *mailbox(struct vm *vm)
 	return (volatile uint64_t *)(vm->ram + GPA_MAILBOX);
 }
 
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 void samples_add(struct samples *s, double x)
 {
 	if (s->n == s->cap) {

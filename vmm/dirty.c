@@ -62,28 +62,6 @@ struct dstate {
 	uint64_t written, faults, splits, harvested, collapsed, reads, after;
 };
 
-static uint64_t mix(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *state, uint64_t n)
-{
-	*state += 0x9e3779b97f4a7c15ull;
-	return mix(*state) % n;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static int pr(struct vm *vm, unsigned cmd, uint64_t va, uint64_t value, struct probe_out *o)
 {
 	struct probe p = { .cmd = cmd, .va = va, .value = value };

@@ -158,31 +158,10 @@ struct hstate {
 
 /* ---- generator ----------------------------------------------------------------- */
 
-static uint64_t mix(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static uint64_t r64(struct hstate *h)
 {
 	h->seed += 0x9e3779b97f4a7c15ull;
 	return mix(h->seed);
-}
-
-static uint64_t rnd(struct hstate *h, uint64_t n)
-{
-	return r64(h) % n;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
 }
 
 static uint64_t secret_word(uint64_t off)
@@ -604,12 +583,12 @@ static int setup(struct hstate *h)
 	 * ever reachable through GPA X. */
 	for (uint64_t b = lo; b < h->hi; b += SZ_2M) {
 		uint64_t end = b + SZ_2M < h->hi ? b + SZ_2M : h->hi;
-		unsigned c = (unsigned)rnd(h, 8);
+		unsigned c = (unsigned)rnd(&h->seed, 8);
 
 		for (uint64_t g = b; g < end; g += SZ_64K) {
 			uint64_t n = (end - g < SZ_64K ? end - g : SZ_64K);
 			int k = c < 2 && end - b == SZ_2M ? K_RW : c == 2 ? K_NONE :
-				(int)(rnd(h, 4) == 0 ? K_NONE : rnd(h, 3) == 0 ? K_RO : K_RW);
+				(int)(rnd(&h->seed, 4) == 0 ? K_NONE : rnd(&h->seed, 3) == 0 ? K_RO : K_RW);
 
 			memset(h->kind + (g - lo) / PAGE_SIZE, k, n / PAGE_SIZE);
 			fill(h, g, n, k);
@@ -686,22 +665,22 @@ static uint64_t pick_va(struct hstate *h, int cls)
 	case A_RANDOM:
 		return r64(h) & ~7ull;
 	case A_EDGE:
-		return edges[rnd(h, sizeof(edges) / sizeof(edges[0]))] + rnd(h, 512) * 8;
+		return edges[rnd(&h->seed, sizeof(edges) / sizeof(edges[0]))] + rnd(&h->seed, 512) * 8;
 	case A_CANON:
 		return (uint64_t)((int64_t)(r64(h) << 16) >> 16) & ~7ull;
 	case A_WINDOW: /* mostly the span laid out; else anywhere up to 2 MiB past the window
 			* (unmapped RAM, MMIO beyond RAM, nothing at all) */
-		if (rnd(h, 5))
-			return gpa_to_va(h->lo + rnd(h, (h->hi - h->lo) / 8) * 8);
-		return gpa_to_va(vm->sys_end + rnd(h, (vm->gpa_end + SZ_2M - vm->sys_end) / 8) * 8);
+		if (rnd(&h->seed, 5))
+			return gpa_to_va(h->lo + rnd(&h->seed, (h->hi - h->lo) / 8) * 8);
+		return gpa_to_va(vm->sys_end + rnd(&h->seed, (vm->gpa_end + SZ_2M - vm->sys_end) / 8) * 8);
 	case A_TAIL: /* MMIO: the hole above RAM */
-		return gpa_to_va(vm->mem + rnd(h, HOLE_TAIL / 8) * 8);
+		return gpa_to_va(vm->mem + rnd(&h->seed, HOLE_TAIL / 8) * 8);
 	case A_POOL:
-		return gpa_to_va(GPA_S1POOL + rnd(h, (vm->sys_end - GPA_S1POOL) / 8) * 8);
+		return gpa_to_va(GPA_S1POOL + rnd(&h->seed, (vm->sys_end - GPA_S1POOL) / 8) * 8);
 	case A_TEXT:
-		return vm->stub.load + rnd(h, (vm->stub.user_start - vm->stub.load) / 8) * 8;
+		return vm->stub.load + rnd(&h->seed, (vm->stub.user_start - vm->stub.load) / 8) * 8;
 	default:
-		return rnd(h, vm->stub.image_end / 8) * 8;
+		return rnd(&h->seed, vm->stub.image_end / 8) * 8;
 	}
 }
 
@@ -740,7 +719,7 @@ static int trusted_probe(struct hstate *h)
 {
 	struct vm *vm = h->vm;
 	volatile uint64_t *mb = (volatile uint64_t *)(vm->ram + GPA_MAILBOX);
-	unsigned c = (unsigned)rnd(h, 100), k = (unsigned)rnd(h, 20), f, cmd;
+	unsigned c = (unsigned)rnd(&h->seed, 100), k = (unsigned)rnd(&h->seed, 20), f, cmd;
 	int cls = c < 12 ? A_RANDOM : c < 22 ? A_EDGE : c < 34 ? A_CANON : c < 78 ? A_WINDOW :
 		  c < 84 ? A_TAIL : c < 94 ? A_POOL : A_TEXT;
 	uint64_t va = pick_va(h, cls), gpa, value = r64(h);
@@ -749,7 +728,7 @@ static int trusted_probe(struct hstate *h)
 	int q;
 
 	cmd = k < 10 ? CMD_READ : k < 17 ? CMD_WRITE : CMD_EXEC;
-	if (rnd(h, 10) < 3)
+	if (rnd(&h->seed, 10) < 3)
 		cmd |= CMD_USER;
 	h->s1_on++;
 
@@ -806,22 +785,22 @@ static int trusted_probe(struct hstate *h)
 static uint64_t garbage_entry(struct hstate *h, uint64_t cur)
 {
 	struct vm *vm = h->vm;
-	uint64_t perm = PTE_P | PTE_RW | PTE_US | (rnd(h, 2) ? PTE_NX : 0);
+	uint64_t perm = PTE_P | PTE_RW | PTE_US | (rnd(&h->seed, 2) ? PTE_NX : 0);
 
-	switch (rnd(h, 7)) {
+	switch (rnd(&h->seed, 7)) {
 	case 0:
 		return r64(h);
 	case 1: /* somewhere in guest-physical space, maybe huge */
-		return perm | (rnd(h, vm->gpa_end / PAGE_SIZE) * PAGE_SIZE) | (rnd(h, 2) ? PTE_PS : 0);
+		return perm | (rnd(&h->seed, vm->gpa_end / PAGE_SIZE) * PAGE_SIZE) | (rnd(&h->seed, 2) ? PTE_PS : 0);
 	case 2: /* another table, at the wrong level or into a cycle */
-		return perm | h->tab[rnd(h, h->ntab)].pa;
+		return perm | h->tab[rnd(&h->seed, h->ntab)].pa;
 	case 3:
 		return 0;
 	case 4: /* beyond RAM: MMIO below MAXPHYADDR, or reserved bits past it */
-		return perm | ((vm->mem + r64(h) % (rnd(h, 4) ? 1ull << vm->maxphyaddr : 1ull << 52)) &
+		return perm | ((vm->mem + r64(h) % (rnd(&h->seed, 4) ? 1ull << vm->maxphyaddr : 1ull << 52)) &
 			       0x000ffffffffff000ull);
 	default:
-		return cur ^ (1ull << rnd(h, 64));
+		return cur ^ (1ull << rnd(&h->seed, 64));
 	}
 }
 
@@ -833,7 +812,7 @@ static int pick_present(struct hstate *h, uint64_t table_pa)
 	for (unsigned i = 0; i < 512; i++)
 		if (rd64(t + 8 * i) & PTE_P)
 			idx[n++] = i;
-	return n ? (int)idx[rnd(h, n)] : (int)rnd(h, 512);
+	return n ? (int)idx[rnd(&h->seed, n)] : (int)rnd(&h->seed, 512);
 }
 
 /* Code a hostile guest plants and runs (bytes, little-endian): each hits
@@ -861,17 +840,17 @@ static const struct {
 static int hostile_step(struct hstate *h, unsigned step, struct hx *x)
 {
 	struct vm *vm = h->vm;
-	int mild = rnd(h, HOSTILE_STEPS) >= 2 * step;
-	unsigned c = mild ? (rnd(h, 3) ? 60 + (unsigned)rnd(h, 40) : (unsigned)rnd(h, 30)) :
-			    (unsigned)rnd(h, 100);
+	int mild = rnd(&h->seed, HOSTILE_STEPS) >= 2 * step;
+	unsigned c = mild ? (rnd(&h->seed, 3) ? 60 + (unsigned)rnd(&h->seed, 40) : (unsigned)rnd(&h->seed, 30)) :
+			    (unsigned)rnd(&h->seed, 100);
 	uint64_t va, value = r64(h), before = 0;
 	unsigned cmd = CMD_READ;
 	int before_ok = 0;
 
 	if (c < 30) { /* a page-table entry */
-		const struct ptab *t = &h->tab[h->nwin && (mild || rnd(h, 10) < 7) ?
-					       rnd(h, h->nwin) : rnd(h, h->ntab)];
-		unsigned i = (unsigned)(rnd(h, 2) ? pick_present(h, t->pa) : (int)rnd(h, 512));
+		const struct ptab *t = &h->tab[h->nwin && (mild || rnd(&h->seed, 10) < 7) ?
+					       rnd(&h->seed, h->nwin) : rnd(&h->seed, h->ntab)];
+		unsigned i = (unsigned)(rnd(&h->seed, 2) ? pick_present(h, t->pa) : (int)rnd(&h->seed, 512));
 
 		value = garbage_entry(h, rd64(vm->ram + t->pa + 8 * i));
 		cmd = CMD_WRITE;
@@ -879,29 +858,29 @@ static int hostile_step(struct hstate *h, unsigned step, struct hx *x)
 		h->pt_writes++;
 	} else if (c < 40) { /* an IDT gate */
 		static const unsigned vecs[] = { 3, 8, 13, 14 };
-		unsigned v = rnd(h, 2) ? vecs[rnd(h, 4)] : (unsigned)rnd(h, 256);
-		unsigned half = (unsigned)rnd(h, 2);
+		unsigned v = rnd(&h->seed, 2) ? vecs[rnd(&h->seed, 4)] : (unsigned)rnd(&h->seed, 256);
+		unsigned half = (unsigned)rnd(&h->seed, 2);
 		uint64_t cur = rd64(vm->ram + h->idt + 16 * v + 8 * half);
 
-		switch (rnd(h, 4)) {
+		switch (rnd(&h->seed, 4)) {
 		case 0: value = r64(h); break;
-		case 1: value = cur ^ (1ull << rnd(h, 64)); break;
+		case 1: value = cur ^ (1ull << rnd(&h->seed, 64)); break;
 		case 2: value = 0; break;
 		default: /* a good gate to a random place in the stub */
 			value = half ? 0 : GATE_LO(vm->stub.load +
-						  rnd(h, vm->stub.image_end - vm->stub.load));
+						  rnd(&h->seed, vm->stub.image_end - vm->stub.load));
 			break;
 		}
 		cmd = CMD_WRITE;
 		va = h->idt + 16 * v + 8 * half;
 		h->idt_writes++;
 	} else if (c < 47) { /* plant a snippet in writable RAM, then run it */
-		unsigned sn = (unsigned)rnd(h, sizeof(snippets) / sizeof(snippets[0]));
-		uint64_t p = rnd(h, (h->hi - h->lo) / PAGE_SIZE);
+		unsigned sn = (unsigned)rnd(&h->seed, sizeof(snippets) / sizeof(snippets[0]));
+		uint64_t p = rnd(&h->seed, (h->hi - h->lo) / PAGE_SIZE);
 
 		while (h->kind[p] != K_RW)
 			p = (p + 1) % ((h->hi - h->lo) / PAGE_SIZE);
-		va = gpa_to_va(h->lo + p * PAGE_SIZE + rnd(h, PAGE_SIZE / 8 - 1) * 8);
+		va = gpa_to_va(h->lo + p * PAGE_SIZE + rnd(&h->seed, PAGE_SIZE / 8 - 1) * 8);
 		value = snippets[sn].code | (r64(h) << (8 * snippets[sn].len));
 		h->untrusted = 1;
 		h->s1_off++;
@@ -910,20 +889,20 @@ static int hostile_step(struct hstate *h, unsigned step, struct hx *x)
 			return -1;
 		if (x->dead)
 			return 0;
-		cmd = CMD_EXEC | (rnd(h, 10) < 3 ? CMD_USER : 0);
+		cmd = CMD_EXEC | (rnd(&h->seed, 10) < 3 ? CMD_USER : 0);
 	} else if (c < 60) { /* code from a random place, any byte */
 		static const int cls[] = { A_WINDOW, A_WINDOW, A_WINDOW, A_TEXT, A_TEXT, A_POOL,
 					   A_RANDOM, A_CANON, A_SYSTEM };
-		va = pick_va(h, cls[rnd(h, sizeof(cls) / sizeof(cls[0]))]) + rnd(h, 8);
-		cmd = CMD_EXEC | (rnd(h, 10) < 4 ? CMD_USER : 0);
+		va = pick_va(h, cls[rnd(&h->seed, sizeof(cls) / sizeof(cls[0]))]) + rnd(&h->seed, 8);
+		cmd = CMD_EXEC | (rnd(&h->seed, 10) < 4 ? CMD_USER : 0);
 	} else { /* a probe anywhere (no code when mild) */
 		static const int cls[] = { A_RANDOM, A_EDGE, A_CANON, A_WINDOW, A_WINDOW, A_WINDOW,
 					   A_TAIL, A_POOL, A_TEXT, A_SYSTEM };
-		unsigned k = (unsigned)rnd(h, 20);
+		unsigned k = (unsigned)rnd(&h->seed, 20);
 
-		va = pick_va(h, cls[rnd(h, sizeof(cls) / sizeof(cls[0]))]);
+		va = pick_va(h, cls[rnd(&h->seed, sizeof(cls) / sizeof(cls[0]))]);
 		cmd = (k < 9 ? CMD_READ : k < 16 || mild ? CMD_WRITE : CMD_EXEC) |
-		      (rnd(h, 10) < 3 ? CMD_USER : 0);
+		      (rnd(&h->seed, 10) < 3 ? CMD_USER : 0);
 	}
 	if ((cmd & 0xff) == CMD_EXEC)
 		h->execs++;

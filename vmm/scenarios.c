@@ -26,21 +26,6 @@ static uint64_t align_down(uint64_t x, uint64_t a)
 	return x & ~(a - 1);
 }
 
-/* splitmix64: a seeded generator and a hash for expected patterns. */
-static uint64_t mix(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *state, uint64_t n)
-{
-	*state += 0x9e3779b97f4a7c15ull;
-	return mix(*state) % n;
-}
-
 /* Offset in a page for the n-th probe of a page: 8-aligned, with room
  * for an execute probe's 11 bytes of code. */
 static uint64_t in_page(uint64_t n)

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <linux/kvm.h>
 
 #include "npt.h"
@@ -51,6 +52,30 @@
 static inline uint64_t align_up(uint64_t x, uint64_t a)
 {
 	return (x + a - 1) & ~(a - 1);
+}
+
+/* splitmix64: the scenarios' seeded generator, and a hash for patterns. */
+static inline uint64_t mix(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t rnd(uint64_t *state, uint64_t n)
+{
+	*state += 0x9e3779b97f4a7c15ull;
+	return mix(*state) % n;
+}
+
+/* An unaligned 64-bit load from guest or host bytes. */
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
 }
 
 /* ---- pool.c -------------------------------------------------------------- */
