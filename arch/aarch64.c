@@ -268,35 +268,24 @@ const struct npt_format npt_fmt_aarch64 = {
 	ARM_COMMON,
 };
 
-const struct npt_format npt_fmt_aarch64_s2 = {
-	.name = "aarch64-s2",
-	.description = "AArch64 stage 2, 4K granule (40-bit IPA, start level 1, 2 concatenated root tables)",
-	.levels = 3,  /* Arm levels 1-3; root 2^(40-30) = 1024 entries = 2 frames */
-	.va_bits = 40,
-	.canonical = 0,
-	.stage2 = 1,
-	.flags = ARM_FLAGS_S2,
-	.encode = arm_s2_encode,
-	.decode = arm_s2_decode,
-	.w_set = ARM_S2AP_W,
-	.bbm_free = ARM_S2_BBM_FREE,
-	ARM_COMMON,
-};
+/* The stage-2 formats differ only in IPA width and start level. */
+#define ARM_S2_FORMAT(NAME, DESC, LEVELS, VA_BITS)                               \
+	{                                                                       \
+		.name = NAME, .description = DESC, .levels = LEVELS,            \
+		.va_bits = VA_BITS, .canonical = 0, .stage2 = 1,                \
+		.flags = ARM_FLAGS_S2, .encode = arm_s2_encode,                 \
+		.decode = arm_s2_decode, .w_set = ARM_S2AP_W,                   \
+		.bbm_free = ARM_S2_BBM_FREE, ARM_COMMON,                        \
+	}
 
-const struct npt_format npt_fmt_aarch64_s2_48 = {
-	.name = "aarch64-s2-48",
-	.description = "AArch64 stage 2, 4K granule (48-bit IPA, start level 0)",
-	.levels = 4,  /* Arm levels 0-3; root 512 entries */
-	.va_bits = 48,
-	.canonical = 0,
-	.stage2 = 1,
-	.flags = ARM_FLAGS_S2,
-	.encode = arm_s2_encode,
-	.decode = arm_s2_decode,
-	.w_set = ARM_S2AP_W,
-	.bbm_free = ARM_S2_BBM_FREE,
-	ARM_COMMON,
-};
+/* Arm levels 1-3; root 2^(40-30) = 1024 entries = 2 frames. */
+const struct npt_format npt_fmt_aarch64_s2 = ARM_S2_FORMAT("aarch64-s2",
+	"AArch64 stage 2, 4K granule (40-bit IPA, start level 1, 2 concatenated root tables)",
+	3, 40);
+
+/* Arm levels 0-3; root 512 entries. */
+const struct npt_format npt_fmt_aarch64_s2_48 = ARM_S2_FORMAT("aarch64-s2-48",
+	"AArch64 stage 2, 4K granule (48-bit IPA, start level 0)", 4, 48);
 
 /* ---- register values ------------------------------------------------------ */
 
