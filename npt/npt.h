@@ -133,6 +133,19 @@ int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, u
 int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size);
 int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
 	      uint64_t *page_size);
+/* npt_query(t, va[i], &pa[i], NULL, NULL) for i < n, the walks of
+ * neighbouring addresses overlapped (faster than a loop of npt_query when the
+ * addresses miss the cache). err[i] is what that npt_query returns: 0,
+ * NPT_ERR_NOT_MAPPED or NPT_ERR_RANGE; pa[i] is the translation of va[i]
+ * when err[i] is 0, else 0. err is not optional: without it a failed address
+ * could not be told from one that translates to 0. pa may be va itself
+ * (translation in place); no other overlap is allowed. Returns 0, or
+ * NPT_ERR_INVAL with nothing written for a NULL t, or a NULL va, pa or err
+ * with n > 0 (n == 0 with t set returns 0 and touches nothing). Safe against
+ * concurrent changes like npt_query: each address sees the old or the new
+ * translation. */
+int npt_query_batch(const struct npt_table *t, const uint64_t *va, size_t n, uint64_t *pa,
+		    int *err);
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags);
 int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags);
 

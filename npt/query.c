@@ -174,6 +174,156 @@ int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *fl
 	}
 }
 
+/* ---- npt_query_batch ---------------------------------------------------
+ * Addresses go through in groups of QB_GROUP, level by level: every lane's
+ * root entry is loaded, then every lane's next-level entry, and so on, so the
+ * cache misses of different addresses are in flight together instead of one
+ * walk's chain of dependent loads after another. Each lane is exactly
+ * query_linear: same range check, same acquire load per level, same single
+ * test per level, and the same hand-off to query_general for an entry the
+ * fast path does not classify. */
+#ifndef QB_GROUP
+#define QB_GROUP 8
+#endif
+/* The lane loops are unrolled: the lanes' values live in registers. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#define QB_UNROLL _Pragma("GCC unroll 8")
+#else
+#define QB_UNROLL
+#endif
+
+static void qb_general(const struct npt_table *t, uint64_t va, uint64_t *pa, int *err)
+{
+	uint64_t p = 0;
+	int e = query_general(t, va, &p, NULL, NULL);
+
+	*pa = e ? 0 : p;
+	*err = e;
+}
+
+/* One address the way npt_query takes it, results in batch form. */
+static NPT_ALWAYS_INLINE void qb_one(const struct npt_table *t, uint64_t va, uint64_t *pa,
+				     int *err, const unsigned root)
+{
+	uint64_t p = 0;
+	int e = query_linear(t, va, &p, NULL, root);
+
+	*pa = e ? 0 : p;
+	*err = e;
+}
+
+/* QB_GROUP lanes at once, for the common case only: every address in range
+ * and every walk going through table entries down to a present level-0 leaf.
+ * One test per level covers all lanes, so the loads of a level are a straight
+ * run the CPU overlaps. As soon as any lane leaves the common case, the group
+ * is redone lane by lane with query_linear (the loads made so far are only
+ * discarded, so each lane's result is that of one whole walk of its own). */
+static NPT_ALWAYS_INLINE void qb_group(const struct npt_table *t, const uint64_t *va, uint64_t *pa,
+				       int *err, const unsigned root)
+{
+	const uint64_t tmask = t->q.tmask, tval = t->q.tval, addr_mask = t->fmt->addr_mask;
+	const uint64_t present = t->fmt->present_mask;
+	const uint64_t ia_mask = t->ia_mask, range_add = t->q.range_add;
+	const unsigned range_shift = t->q.range_shift;
+	const uint64_t root_mask = t->root_entries - 1;
+	const uintptr_t off = t->mm.linear_offset;
+	const uint64_t *const root_tbl = t->root;
+	uint64_t v[QB_GROUP], pte[QB_GROUP], r[QB_GROUP], out = 0, miss = 0;
+	size_t k;
+
+	/* All of va is read before anything is written: pa may be va. */
+	QB_UNROLL
+	for (k = 0; k < QB_GROUP; k++) {
+		v[k] = va[k];
+		out |= (v[k] + range_add) >> range_shift;
+	}
+	if (out)
+		goto slow;
+	QB_UNROLL
+	for (k = 0; k < QB_GROUP; k++)
+		pte[k] = npt_pte_get(&root_tbl[((v[k] & ia_mask) >> npt_level_shift(root)) & root_mask]);
+#define QB_STEP(L)                                                                           \
+	do {                                                                                 \
+		QB_UNROLL                                                                    \
+		for (k = 0; k < QB_GROUP; k++)                                               \
+			miss |= (pte[k] & tmask) ^ tval;                                     \
+		if (miss)                                                                    \
+			goto slow;                                                           \
+		QB_UNROLL                                                                    \
+		for (k = 0; k < QB_GROUP; k++)                                               \
+			pte[k] = npt_pte_get((const uint64_t *)(uintptr_t)((pte[k] & addr_mask) + off) + \
+					     ((v[k] >> npt_level_shift(L)) & (NPT_ENTRIES - 1))); \
+	} while (0)
+
+	if (root >= 4)
+		QB_STEP(3);
+	if (root >= 3)
+		QB_STEP(2);
+	if (root >= 2)
+		QB_STEP(1);
+	QB_STEP(0);
+#undef QB_STEP
+	/* A present level-0 entry is a leaf (npt_pte_leaf). */
+	QB_UNROLL
+	for (k = 0; k < QB_GROUP; k++) {
+		miss |= !(pte[k] & present);
+		r[k] = (pte[k] & addr_mask & ~(uint64_t)(NPT_PAGE_SIZE - 1)) |
+		       (v[k] & (NPT_PAGE_SIZE - 1));
+	}
+	if (miss)
+		goto slow;
+	QB_UNROLL
+	for (k = 0; k < QB_GROUP; k++) {
+		pa[k] = r[k];
+		err[k] = 0;
+	}
+	return;
+slow:
+	for (k = 0; k < QB_GROUP; k++)
+		qb_one(t, v[k], &pa[k], &err[k], root);
+}
+
+static NPT_ALWAYS_INLINE void qb_linear(const struct npt_table *t, const uint64_t *va, size_t n,
+					uint64_t *pa, int *err, const unsigned root)
+{
+	size_t i;
+
+	for (i = 0; i + QB_GROUP <= n; i += QB_GROUP)
+		qb_group(t, va + i, pa + i, err + i, root);
+	for (; i < n; i++)
+		qb_one(t, va[i], &pa[i], &err[i], root);
+}
+
+int npt_query_batch(const struct npt_table *t, const uint64_t *va, size_t n, uint64_t *pa,
+		    int *err)
+{
+	size_t i;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	if (!n)
+		return 0;
+	if (!va || !pa || !err)
+		return NPT_ERR_INVAL;
+	if (!t->q.fast) {
+		for (i = 0; i < n; i++)
+			qb_general(t, va[i], &pa[i], &err[i]);
+		return 0;
+	}
+	switch (t->q.root_level) {
+	case 2:
+		qb_linear(t, va, n, pa, err, 2);
+		break;
+	case 3:
+		qb_linear(t, va, n, pa, err, 3);
+		break;
+	default:
+		qb_linear(t, va, n, pa, err, 4);
+		break;
+	}
+	return 0;
+}
+
 struct walk {
 	const struct npt_table *t;
 	uint64_t first, last;
