@@ -40,12 +40,11 @@ const char *const *npt_format_names(void)
 
 int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
 {
-	unsigned level, root_bits;
+	unsigned level;
 
 	if (!f || !info)
 		return NPT_ERR_INVAL;
 	memset(info, 0, sizeof(*info));
-	root_bits = f->va_bits - npt_level_shift(f->levels - 1u);
 	info->name = f->name;
 	info->description = f->description;
 	info->levels = f->levels;
@@ -53,8 +52,8 @@ int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
 	info->pa_bits = f->pa_bits;
 	info->canonical = f->canonical;
 	info->stage2 = f->stage2;
-	info->root_entries = 1u << root_bits;
-	info->root_frames = info->root_entries > NPT_ENTRIES ? info->root_entries / NPT_ENTRIES : 1u;
+	info->root_entries = npt_fmt_root_entries(f);
+	info->root_frames = npt_fmt_root_frames(f);
 	for (level = 0; level < f->levels; level++)
 		if (f->leaf_levels >> level & 1)
 			info->leaf_sizes |= 1ull << npt_level_shift(level);

@@ -71,6 +71,20 @@ struct npt_format {
  * owns the list; each arch/ file exports its formats by name. */
 extern const struct npt_format *const npt_formats[];
 
+/* The root's entry count follows from the input width alone: more than 512
+ * means concatenated (AArch64) or x4 (RISC-V) root frames. */
+static inline unsigned npt_fmt_root_entries(const struct npt_format *f)
+{
+	return 1u << (f->va_bits - npt_level_shift(f->levels - 1u));
+}
+
+static inline unsigned npt_fmt_root_frames(const struct npt_format *f)
+{
+	unsigned n = npt_fmt_root_entries(f);
+
+	return n > NPT_ENTRIES ? n / NPT_ENTRIES : 1u;
+}
+
 static inline uint64_t npt_pte_addr(const struct npt_format *f, uint64_t pte)
 {
 	return (pte & f->addr_mask) << f->addr_shift;

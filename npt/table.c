@@ -181,12 +181,10 @@ void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
 struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err)
 {
 	struct npt_table *t;
-	unsigned root_bits;
 	int e = NPT_ERR_INVAL;
 
 	if (!fmt || !mm || !mm->alloc || !mm->free || !mm->phys_to_virt)
 		goto fail;
-	root_bits = fmt->va_bits - npt_level_shift(fmt->levels - 1u);
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		e = NPT_ERR_NOMEM;
@@ -194,8 +192,8 @@ struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm,
 	}
 	t->fmt = fmt;
 	t->mm = *mm;
-	t->root_entries = 1u << root_bits;
-	t->root_frames = t->root_entries > NPT_ENTRIES ? t->root_entries / NPT_ENTRIES : 1u;
+	t->root_entries = npt_fmt_root_entries(fmt);
+	t->root_frames = npt_fmt_root_frames(fmt);
 	t->ia_mask = fmt->va_bits >= 64 ? ~0ull : (1ull << fmt->va_bits) - 1;
 	if (t->root_frames == 1) {
 		e = npt_frame_alloc(t, &t->root_pa);
