@@ -86,6 +86,10 @@
 #define ARM_DBM           (1ull << 51)  /* Dirty Bit Modifier, stage 1 and 2 (FEAT_HAFDBS) */
 #define ARM_SW_MASK       (0xfull << 55) /* bits 58:55: reserved for software use */
 #define ARM_SW_LOG        (1ull << 55)  /* npt_log_start's mark */
+/* Bits 58:51 are IGNORED in a table descriptor of either stage (D8.3.1,
+ * "Table descriptor format"): bit 56 is npt's "every leaf below is present"
+ * hint (format.h, full_bit). */
+#define ARM_FULL          (1ull << 56)
 
 /* MAIR layout (D17 MAIR_EL1 / D8.5.3): the AttrIndx values npt writes. */
 #define ARM_ATTR_NORMAL 0ull /* Attr0 = 0xFF: normal, inner/outer WB non-transient RW-allocate */
@@ -238,6 +242,7 @@ static unsigned arm_s2_decode(const struct npt_format *f, unsigned level, uint64
 	.accessed_bit = ARM_AF,                   \
 	.dbm_bit = ARM_DBM,                       \
 	.sw_log_bit = ARM_SW_LOG,                 \
+	.full_bit = ARM_FULL,                     \
 	.ad_preset = ARM_AF,                      \
 	.bbm = 1,                                 \
 	.pa_bits = 48,                            \

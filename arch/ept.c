@@ -53,12 +53,17 @@
 #define EPT_D        (1ull << 9) /* dirty (leaves, EPTP bit 6) */
 #define EPT_ADDR     0x000ffffffffff000ull /* address bits 51:12 (N-1:12) */
 #define EPT_SW_LOG   (1ull << 11) /* ignored in every EPT leaf (§29.3.2 tables): npt_log_start's mark */
+/* Bits 63:52 are ignored in an EPT entry that references a table (§29.3.2,
+ * the PML5E/PML4E/PDPTE/PDE-referencing-a-table formats): bit 52 is npt's
+ * "every leaf below is present" hint (format.h, full_bit). */
+#define EPT_FULL     (1ull << 52)
 
 /* §29.3.5: with EPTP bit 6 the processor sets A (bit 8) on any access and D
  * (bit 9) on a write through the leaf; without it both bits are ignored and
  * npt_harvest reads back what npt wrote. W (bit 1) grants writes. */
 #define EPT_STATE                                                        \
-	.accessed_bit = EPT_A, .dirty_bit = EPT_D, .w_set = EPT_W, .sw_log_bit = EPT_SW_LOG
+	.accessed_bit = EPT_A, .dirty_bit = EPT_D, .w_set = EPT_W, .sw_log_bit = EPT_SW_LOG, \
+	.full_bit = EPT_FULL
 
 #define EPT_FLAGS (NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D)
 

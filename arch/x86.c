@@ -55,6 +55,10 @@
  * available to software, in APM vol. 2 §5.4.1): bit 11 marks a leaf
  * npt_log_start write-protected. */
 #define X86_SW_LOG (1ull << 11)
+/* Bits 62:52 are ignored in an entry that references a table (SDM Tables
+ * 4-15, 4-17, 4-19; "available" in APM vol. 2 §5.4.1): bit 52 is npt's
+ * "every leaf below is present" hint (format.h, full_bit). */
+#define X86_FULL (1ull << 52)
 #define X86_ADDR 0x000ffffffffff000ull /* address bits 51:12 (M-1:12, M <= 52) */
 
 #define X86_TABLE (X86_P | X86_RW | X86_US)
@@ -149,7 +153,7 @@ static unsigned x86_decode(const struct npt_format *f, unsigned level, uint64_t 
 		 * (§4.10.4.2) and npt never changes a page size together  \
 		 * with a frame or rights. */                              \
 		.accessed_bit = X86_A, .dirty_bit = X86_D, .w_set = X86_RW,   \
-		.sw_log_bit = X86_SW_LOG,                                     \
+		.sw_log_bit = X86_SW_LOG, .full_bit = X86_FULL,               \
 	}
 
 const struct npt_format npt_fmt_x86_64 = X86_FORMAT("x86_64",

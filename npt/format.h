@@ -65,6 +65,14 @@ struct npt_format {
 	uint64_t ad_preset;    /* accessed/dirty bits encode() sets on every leaf */
 	uint64_t bbm_free;     /* bbm: leaf bits a valid-to-valid change may touch in place */
 	uint8_t bbm;           /* other valid-to-valid changes need break-before-make */
+
+	/* A bit hardware ignores in a table entry, which npt sets in a level-1
+	 * entry only when every entry of the level-0 table it points to is
+	 * present, and clears before any of them may become empty. A hint:
+	 * set, the range engine need not read the 4 KiB of leaves to prove a
+	 * protect or unmap range mapped; clear proves nothing. 0: the format
+	 * has no such bit (LoongArch directory entries are a bare address). */
+	uint64_t full_bit;
 };
 
 /* Every format, in the order npt_format_names() lists them. arch/formats.c

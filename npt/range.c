@@ -18,7 +18,7 @@
 #include <assert.h>
 #include <string.h>
 
-#include "internal.h"
+#include "runs.h"
 
 enum op_kind { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REMAP };
 
@@ -40,9 +40,11 @@ struct op {
 	uint64_t tmpl[NPT_MAX_LEVELS]; /* leaf bits (no address) for each leaf level */
 	uint64_t need;             /* plan: frames the apply pass takes */
 	uint64_t cache;            /* apply: preallocated frames, linked through word 0 */
+	uint64_t cache_tail;       /* the last of them */
 	int changed;               /* apply: a present entry changed: TLB flush needed */
 	int building;              /* apply: inside a table not published yet */
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
+	const uint64_t *next_leaves; /* apply: the leaf table after the one in hand, to prefetch */
 	uint64_t flush_first, flush_last;
 };
 
@@ -69,7 +71,10 @@ static void note_flush(struct op *o, uint64_t first, uint64_t last, unsigned lev
 
 /* Frames preallocated by the plan, linked through their first word. Physical
  * address 0 may be a valid frame, so links are stored with bit 0 set and the
- * empty list is 0. */
+ * empty list is 0. Taken in the order they were allocated: from an allocator
+ * that hands out ascending frames, the tables of a range then lie in address
+ * order, which the hardware prefetchers follow (a LIFO list made later range
+ * calls over them a third slower, `ninja bench`). */
 static uint64_t cache_take(struct op *o)
 {
 	uint64_t pa = o->cache & ~1ull;
@@ -96,211 +101,26 @@ static int cache_fill(struct op *o, uint64_t n)
 			cache_release(o);
 			return err;
 		}
-		*(uint64_t *)npt_virt(o->t, pa) = o->cache;
-		o->cache = pa | 1;
+		*(uint64_t *)npt_virt(o->t, pa) = 0;
+		if (o->cache)
+			*(uint64_t *)npt_virt(o->t, o->cache_tail) = pa | 1;
+		else
+			o->cache = pa | 1;
+		o->cache_tail = pa;
 	}
 	return 0;
-}
-
-/* ---- run kernels ------------------------------------------------------------
- * The loops over a run of entries of one table, where range operations spend
- * their time. Written with GNU vector extensions (two entries per vector, four
- * vectors per cache line, independent of one another): a scalar loop is held
- * to about one entry per cycle by its single dependency chain, a quarter of
- * what the stores and loads can do (see `ninja bench`). Vector stores go only
- * to tables no reader can see yet (fresh tables, published afterwards); an
- * entry readers may see is written with one atomic 64-bit store
- * (npt_pte_set, internal.h). Tables may be 8-byte aligned only in virtual
- * memory (phys_to_virt promises no more), hence aligned(8). */
-#if defined(__GNUC__)
-#define NPT_VEC 1
-typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8), may_alias));
-#define V2(x) ((v2u64){ (x), (x) })
-#endif
-
-/* tbl[lo..hi] = bits | (addr + k * step) for k = 0, 1, ...: a run of leaves
- * of consecutive output addresses (addr and step already in entry bits; the
- * addresses stay inside amask, the format's address field), in a table no
- * reader can see yet. */
-static void fill_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t addr,
-		     uint64_t step, uint64_t amask)
-{
-	uint64_t *p = &tbl[lo];
-	uint64_t *const end = &tbl[hi] + 1;
-
-#ifdef NPT_VEC
-	/* Leaf bits outside the address field (every format's encoding): then
-	 * bits | addr == bits + addr, and the entries themselves can be stepped. */
-	if (!(bits & amask) && end - p >= 16) {
-		uint64_t pte = bits | addr;
-
-		for (; (uintptr_t)p & 63; p++, pte += step)
-			*p = pte;
-		{
-			const v2u64 s8 = V2(8 * step);
-			v2u64 a0 = { pte, pte + step };
-			v2u64 a1 = a0 + V2(2 * step), a2 = a0 + V2(4 * step), a3 = a0 + V2(6 * step);
-
-			for (; end - p >= 8; p += 8) {
-				((v2u64 *)p)[0] = a0;
-				((v2u64 *)p)[1] = a1;
-				((v2u64 *)p)[2] = a2;
-				((v2u64 *)p)[3] = a3;
-				a0 += s8, a1 += s8, a2 += s8, a3 += s8;
-			}
-			addr = a0[0] & ~bits;
-		}
-	}
-#else
-	(void)amask;
-#endif
-	for (; p < end; p++, addr += step)
-		*p = bits | addr;
-}
-
-/* The two entries at p[k], p[k + 1] as one vector. */
-#define V2AT(p, k) (*(const v2u64 *)((p) + (k)))
-
-/* 1 if every entry of tbl[lo..hi] is present. */
-static int run_all_present(const struct npt_format *f, const uint64_t *tbl, unsigned lo,
-			   unsigned hi)
-{
-	const uint64_t m = f->present_mask;
-	const uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
-
-#ifdef NPT_VEC
-	if (end - p >= 16) {
-		/* A present bit set in the AND of all entries is set in each: then
-		 * all are present (one operation per two entries). With a single
-		 * present bit that is also the only way; with several (EPT's R, W,
-		 * X) an entry may use another, so a miss is decided exactly below. */
-		const uint64_t *const start = p;
-		v2u64 all = V2(~0ull);
-
-		for (; end - p >= 8; p += 8)
-			all &= V2AT(p, 0) & V2AT(p, 2) & V2AT(p, 4) & V2AT(p, 6);
-		if (!(all[0] & all[1] & m)) {
-			if (!(m & (m - 1)))
-				return 0;
-			p = start;
-			if (!(m >> 63)) {
-				/* x = entry & m < 2^63: x - 1 has bit 63 set iff x == 0. */
-				const v2u64 vm = V2(m), one = V2(1);
-				v2u64 acc = V2(0);
-
-				for (; end - p >= 8; p += 8)
-					acc |= ((V2AT(p, 0) & vm) - one) | ((V2AT(p, 2) & vm) - one) |
-					       ((V2AT(p, 4) & vm) - one) | ((V2AT(p, 6) & vm) - one);
-				if ((acc[0] | acc[1]) >> 63)
-					return 0;
-			} else {
-				/* x | -x has bit 63 set iff x != 0, for any x. */
-				const v2u64 vm = V2(m), zero = V2(0);
-				v2u64 acc = V2(~0ull), x0, x1, x2, x3;
-
-				for (; end - p >= 8; p += 8) {
-					x0 = V2AT(p, 0) & vm;
-					x1 = V2AT(p, 2) & vm;
-					x2 = V2AT(p, 4) & vm;
-					x3 = V2AT(p, 6) & vm;
-					acc &= (x0 | (zero - x0)) & (x1 | (zero - x1)) &
-					       (x2 | (zero - x2)) & (x3 | (zero - x3));
-				}
-				if (!(acc[0] & acc[1] & (1ull << 63)))
-					return 0;
-			}
-		}
-	}
-#endif
-	for (; p < end; p++)
-		if (!(*p & m))
-			return 0;
-	return 1;
-}
-
-/* 1 if any entry of tbl[lo..hi] is present. */
-static int run_any_present(const struct npt_format *f, const uint64_t *tbl, unsigned lo,
-			   unsigned hi)
-{
-	const uint64_t m = f->present_mask;
-	const uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
-
-#ifdef NPT_VEC
-	if (end - p >= 16) {
-		v2u64 acc = V2(0);
-
-		for (; end - p >= 8; p += 8)
-			acc |= V2AT(p, 0) | V2AT(p, 2) | V2AT(p, 4) | V2AT(p, 6);
-		if ((acc[0] | acc[1]) & m)
-			return 1;
-	}
-#endif
-	for (; p < end; p++)
-		if (*p & m)
-			return 1;
-	return 0;
-}
-
-/* tbl[i] = bits | (tbl[i] & amask) for i in [i, end), writing only the
- * entries that change (an unchanged entry is never stored to, so an A/D bit
- * the hardware sets in it meanwhile stays). Returns 1 if any entry changed. */
-static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bits,
-			   uint64_t amask)
-{
-	int changed = 0;
-
-	for (; i < end; i++) {
-		uint64_t pte = bits | (tbl[i] & amask);
-		if (pte != tbl[i]) {
-			npt_pte_set(&tbl[i], pte);
-			changed = 1;
-		}
-	}
-	return changed;
-}
-
-/* protect_entries over lo..hi, a cache line at a time where all of its
- * entries change (the usual case: a run of pages mapped alike). With no
- * address bit in bits, an entry changes iff entry ^ bits has a bit outside
- * the address; a bit outside the address set in the AND of entry ^ bits over
- * a line is set for every entry of it: all eight change (two operations per
- * two entries), each stored with one atomic 64-bit store. Otherwise the line
- * goes entry by entry. */
-static int protect_run(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t amask)
-{
-	uint64_t *p = &tbl[lo], *const end = &tbl[hi] + 1;
-	int changed = 0;
-
-#ifdef NPT_VEC
-	if (!(bits & amask)) {
-		const v2u64 vb = V2(bits), vm = V2(amask);
-
-		for (; end - p >= 8; p += 8) {
-			const v2u64 *v = (const v2u64 *)p;
-			const v2u64 o0 = v[0], o1 = v[1], o2 = v[2], o3 = v[3];
-			const v2u64 all = (o0 ^ vb) & (o1 ^ vb) & (o2 ^ vb) & (o3 ^ vb);
-			v2u64 n0, n1, n2, n3;
-
-			if (!(all[0] & all[1] & ~amask)) {
-				changed |= protect_entries(p, 0, 8, bits, amask);
-				continue;
-			}
-			n0 = (o0 & vm) | vb, n1 = (o1 & vm) | vb;
-			n2 = (o2 & vm) | vb, n3 = (o3 & vm) | vb;
-			npt_pte_set(&p[0], n0[0]), npt_pte_set(&p[1], n0[1]);
-			npt_pte_set(&p[2], n1[0]), npt_pte_set(&p[3], n1[1]);
-			npt_pte_set(&p[4], n2[0]), npt_pte_set(&p[5], n2[1]);
-			npt_pte_set(&p[6], n3[0]), npt_pte_set(&p[7], n3[1]);
-			changed = 1;
-		}
-	}
-#endif
-	return protect_entries(p, 0, (unsigned)(end - p), bits, amask) | changed;
 }
 
 static uint64_t table_entry(const struct op *o, uint64_t pa)
 {
 	return o->f->table_bits | npt_addr_bits(o->f, pa);
+}
+
+/* The level-1 entry of a leaf table at pa, with the format's full_bit when
+ * every entry of that table is present. */
+static uint64_t leaf_table_entry(const struct op *o, uint64_t pa, int full)
+{
+	return table_entry(o, pa) | (full ? o->f->full_bit : 0);
 }
 
 /* The split of a huge leaf at `level` into leaves one level down: same
@@ -379,10 +199,10 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 
 	if (!o->apply) {
 		if (o->kind == OP_MAP)
-			return tbl && run_any_present(f, tbl, lo, hi) ? NPT_ERR_ALREADY_MAPPED : 0;
+			return tbl && npt_run_any_present(f, tbl, lo, hi) ? NPT_ERR_ALREADY_MAPPED : 0;
 		if (!tbl)
 			return v->split ? 0 : NPT_ERR_NOT_MAPPED;
-		return run_all_present(f, tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+		return npt_run_all_present(f, tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
 	}
 
 	switch (o->kind) {
@@ -391,7 +211,7 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 		unsigned i;
 
 		if (fresh) {
-			fill_run(tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
+			npt_run_fill(tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
 			break;
 		}
 		for (i = lo; i <= hi; i++, addr += step)
@@ -407,21 +227,15 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 			npt_entry_replace(o->t, &tbl[lo], tbl[lo], o->tmpl[0] | npt_addr_bits(f, o->pa),
 					  0, first);
 		break;
-	case OP_UNMAP: {
-		unsigned i;
-
-		/* One atomic store per entry, never memset: a string store may
-		 * write an entry a byte at a time under a walker's eyes. */
-		for (i = lo; i <= hi; i++)
-			npt_pte_set(&tbl[i], 0);
+	case OP_UNMAP:
+		npt_run_clear(tbl, lo, hi);
 		changed = 1;
 		break;
-	}
 	case OP_PROTECT:
 		if (f->bbm && o->t->bbm_hook && !o->building)
 			protect_bbm(o, tbl, base, lo, hi);
 		else
-			changed = protect_run(tbl, lo, hi, o->tmpl[0], amask);
+			changed = npt_run_protect(tbl, lo, hi, o->tmpl[0], amask, o->next_leaves);
 		break;
 	}
 	if (changed)
@@ -432,11 +246,55 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vtable *v,
 		    uint64_t base, int fresh);
 
+/* The leaf table entry i + 1 of a level-1 table points to, if the range
+ * goes on into it (hi: the range's last entry here). */
+static const uint64_t *next_leaf_table(const struct op *o, const uint64_t *tbl, unsigned i,
+				       unsigned hi)
+{
+	uint64_t pte;
+
+	if (i >= hi)
+		return NULL;
+	pte = tbl[i + 1];
+	if (!npt_pte_present(o->f, pte) || npt_pte_leaf(o->f, 1, pte))
+		return NULL;
+	return npt_virt(o->t, npt_pte_addr(o->f, pte));
+}
+
+/* Keeps the full_bit of the level-1 entry *slot true after the apply pass
+ * changed part of its leaf table child (based at base): an unmap clears it
+ * (the table keeps some leaves, or it would have been freed); a map sets it
+ * once the table is full. That takes a read of the whole table, made only
+ * when the entries on both sides of the run just mapped are present: a
+ * table filled page by page in order is read once, at its last page. */
+static void full_hint(const struct op *o, uint64_t *slot, const uint64_t *child, uint64_t base)
+{
+	const struct npt_format *f = o->f;
+	const uint64_t bit = f->full_bit;
+	unsigned lo, hi;
+
+	if (!bit)
+		return;
+	if (o->kind == OP_UNMAP) {
+		if (*slot & bit)
+			__atomic_fetch_and(slot, ~bit, __ATOMIC_RELAXED);
+		return;
+	}
+	if (o->kind != OP_MAP || (*slot & bit))
+		return;
+	npt_slice(o->t, 0, base, o->first, o->last, &lo, &hi);
+	if ((lo && !npt_pte_present(f, child[lo - 1])) ||
+	    (hi < NPT_ENTRIES - 1 && !npt_pte_present(f, child[hi + 1])))
+		return;
+	if (npt_run_all_present(f, child, 0, NPT_ENTRIES - 1))
+		__atomic_fetch_or(slot, bit, __ATOMIC_RELAXED);
+}
+
 /* Descends into a table that is created or split by this call. */
 static int op_new_child(struct op *o, unsigned level, uint64_t *slot, uint64_t ebase,
 			const struct vtable *v)
 {
-	uint64_t pa;
+	uint64_t pa, entry;
 	uint64_t *child;
 	int err;
 
@@ -455,12 +313,18 @@ static int op_new_child(struct op *o, unsigned level, uint64_t *slot, uint64_t e
 	err = op_level(o, level - 1, child, NULL, ebase, !v->split);
 	o->building--;
 	assert(!err);
+	entry = table_entry(o, pa);
+	if (level == 1)
+		/* A split leaves holes only where it unmaps; a new table is
+		 * full where the map covers all of it. */
+		entry = leaf_table_entry(o, pa, v->split ? o->kind != OP_UNMAP
+					 : o->first <= ebase && ebase + npt_level_size(1) - 1 <= o->last);
 	if (v->split && !o->building)
 		/* A huge leaf becomes a table: a block-size change, with
 		 * break-before-make where the format needs it. */
-		npt_entry_replace(o->t, slot, *slot, table_entry(o, pa), level, ebase);
+		npt_entry_replace(o->t, slot, *slot, entry, level, ebase);
 	else
-		publish(slot, table_entry(o, pa));
+		publish(slot, entry);
 	return err;
 }
 
@@ -494,7 +358,7 @@ static int map_empty(struct op *o, unsigned level, uint64_t *tbl, uint64_t base,
 
 			if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
 				if (o->apply)
-					fill_run(tbl, (unsigned)flo, (unsigned)fhi, o->tmpl[level],
+					npt_run_fill(tbl, (unsigned)flo, (unsigned)fhi, o->tmpl[level],
 						 npt_addr_bits(f, ebase + delta), esz >> f->addr_shift,
 						 f->addr_mask);
 				i = fhi;
@@ -511,10 +375,10 @@ static int map_empty(struct op *o, unsigned level, uint64_t *tbl, uint64_t base,
 				for (k = 0; k < n; k++) {
 					uint64_t pa = cache_take(o);
 
-					fill_run(npt_virt(o->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
+					npt_run_fill(npt_virt(o->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
 						 npt_addr_bits(f, ebase + delta + (uint64_t)k * esz),
 						 NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
-					publish(&tbl[flo + k], table_entry(o, pa));
+					publish(&tbl[flo + k], leaf_table_entry(o, pa, 1));
 				}
 				i = fhi;
 				continue;
@@ -635,13 +499,23 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 
 			if (o->kind == OP_MAP && full && !keep)
 				return NPT_ERR_ALREADY_MAPPED;
+			if (!o->apply && level == 1 && (pte & f->full_bit)) {
+				/* Every leaf below is present (full_bit): a map
+				 * collides, and any other range is mapped. */
+				if (o->kind == OP_MAP)
+					return NPT_ERR_ALREADY_MAPPED;
+				continue;
+			}
 			if (o->apply && o->kind == OP_UNMAP && full && !keep) {
 				publish(&tbl[i], 0);
 				npt_free_subtree(t, level - 1, cpa);
 				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 				continue;
 			}
+			if (o->apply && level == 1 && o->kind == OP_PROTECT)
+				o->next_leaves = next_leaf_table(o, tbl, i, hi);
 			err = op_level(o, level - 1, child, NULL, ebase, 0);
+			o->next_leaves = NULL;
 			if (err)
 				return err;
 			if (o->apply && o->kind == OP_UNMAP && !keep && table_empty(f, child)) {
@@ -649,6 +523,8 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 				publish(&tbl[i], 0);
 				npt_frame_free(t, cpa);
 				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
+			} else if (o->apply && level == 1) {
+				full_hint(o, &tbl[i], child, ebase);
 			}
 		}
 	}

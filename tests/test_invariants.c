@@ -351,6 +351,90 @@ START_TEST(t_snapshot)
 }
 END_TEST
 
+/* The full_bit hint (format.h): set in a level-1 entry when the engine
+ * makes its leaf table full, whatever the call; gone as soon as a leaf of it
+ * is; and the checker reports it over a table with a hole. The range calls
+ * trust it instead of reading the leaves, so each case also checks what they
+ * then decide. */
+static int full(struct npt_table *t, uint64_t va)
+{
+	return (*slot(t, va, 1) & t->fmt->full_bit) != 0;
+}
+
+START_TEST(t_full_bit)
+{
+	struct fctx c;
+	struct npt_table *t, *one[1];
+	const struct npt_format *f;
+	const uint64_t L1 = lsize(1);
+	uint64_t va, pa, *e;
+	char msg[512];
+	unsigned i;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	t = fctx_new(&c);
+	f = t->fmt;
+	if (!f->full_bit) {
+		/* only LoongArch: a directory entry is a bare address */
+		ck_assert_str_eq(f->name, "loongarch64");
+		goto out;
+	}
+	va = fctx_area(&c, L1, 3 * L1);
+	pa = fctx_pa(&c, L1, 3 * L1);
+	/* one map: a whole leaf table, then half of the next */
+	EXPECT_OK(&c, npt_map_region(t, va, pa, L1 + L1 / 2, c.rw, 0));
+	ck_assert_msg(full(t, va), "[%s] whole table mapped, no full_bit", c.name);
+	ck_assert_msg(!full(t, va + L1), "[%s] half a table mapped, full_bit", c.name);
+	/* the other half page by page: full at the last page only */
+	for (i = 256; i < NPT_ENTRIES; i++) {
+		EXPECT_OK(&c, npt_map(t, va + L1 + i * PG, pa + L1 + i * PG, PG, c.rw));
+		ck_assert_msg(full(t, va + L1) == (i == NPT_ENTRIES - 1),
+			      "[%s] page %u of 512 mapped: full_bit %d", c.name, i + 1,
+			      full(t, va + L1));
+	}
+	/* a hole clears it, and the range calls then find the hole */
+	EXPECT_OK(&c, npt_unmap(t, va + 7 * PG, NULL, NULL));
+	ck_assert_msg(!full(t, va), "[%s] full_bit kept over a hole", c.name);
+	EXPECT_FAIL(&c, t, npt_protect_region(t, va, 2 * L1, c.ro), NPT_ERR_NOT_MAPPED);
+	EXPECT_FAIL(&c, t, npt_unmap_region(t, va, 2 * L1), NPT_ERR_NOT_MAPPED);
+	/* filling the hole makes it full again */
+	EXPECT_OK(&c, npt_map(t, va + 7 * PG, pa + 7 * PG, PG, c.rw));
+	ck_assert_msg(full(t, va), "[%s] hole filled, no full_bit", c.name);
+	/* protect keeps it; a map into the full table collides */
+	EXPECT_OK(&c, npt_protect_region(t, va, 2 * L1, c.ro));
+	ck_assert_msg(full(t, va) && full(t, va + L1), "[%s] protect dropped full_bit", c.name);
+	EXPECT_FAIL(&c, t, npt_map(t, va + 3 * PG, pa, PG, c.rw), NPT_ERR_ALREADY_MAPPED);
+	EXPECT_FAIL(&c, t, npt_map_region(t, va + L1 - PG, pa, 2 * PG, c.rw, 0),
+		    NPT_ERR_ALREADY_MAPPED);
+	/* part of a table unmapped by a region call: cleared */
+	EXPECT_OK(&c, npt_unmap_region(t, va + L1 + 8 * PG, 16 * PG));
+	ck_assert_msg(!full(t, va + L1), "[%s] unmap_region kept full_bit", c.name);
+	/* a 2 MiB leaf split by a partial protect is full; by a partial unmap not */
+	if (fctx_has_leaf(&c, 1)) {
+		const uint64_t hva = va + 2 * L1;
+
+		EXPECT_OK(&c, npt_map(t, hva, pa + 2 * L1, L1, c.rw));
+		EXPECT_OK(&c, npt_protect_region(t, hva + PG, PG, c.ro));
+		ck_assert_msg(full(t, hva), "[%s] split by protect, no full_bit", c.name);
+		EXPECT_OK(&c, npt_unmap_region(t, hva + 2 * PG, PG));
+		ck_assert_msg(!full(t, hva), "[%s] split by unmap, full_bit", c.name);
+	}
+	one[0] = t;
+	ck_assert_msg(inv_check(&c.mm, one, 1, INV_COMPLETE, msg, sizeof(msg)) == 0, "[%s] %s",
+		      c.name, msg);
+	/* planted over the table with a hole: reported */
+	e = slot(t, va + L1, 1);
+	*e |= f->full_bit;
+	ck_assert_int_eq(inv_check(&c.mm, one, 1, INV_COMPLETE, msg, sizeof(msg)), -1);
+	ck_assert_msg(strstr(msg, "full_bit") != NULL, "[%s] %s", c.name, msg);
+	*e &= ~f->full_bit;
+out:
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 static Suite *inv_suite(void)
 {
 	Suite *s = suite_create("invariants");
@@ -359,6 +443,7 @@ static Suite *inv_suite(void)
 	ADD_FMT_TEST(tc, t_accepts);
 	ADD_FMT_TEST(tc, t_detects);
 	ADD_FMT_TEST(tc, t_snapshot);
+	ADD_FMT_TEST(tc, t_full_bit);
 	suite_add_tcase(s, tc);
 	return s;
 }

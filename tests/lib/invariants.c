@@ -117,9 +117,12 @@ static int check_table_entry(struct inv *v, unsigned ti, unsigned level, uint64_
 	const uint64_t *child;
 	unsigned i, present = 0;
 
+	const uint64_t full = level == 1 ? pte & f->full_bit : 0;
+
 	if (level == 0)
 		return fail(v, ti, "table entry 0x%llx at level 0", (unsigned long long)pte);
-	if (pte != (f->table_bits | npt_addr_bits(f, pa)))
+	/* full_bit: only in a level-1 entry, and only over a full leaf table. */
+	if ((pte & ~full) != (f->table_bits | npt_addr_bits(f, pa)))
 		return fail(v, ti, "level-%u table entry 0x%llx is not table_bits | address (0x%llx)",
 			    level, (unsigned long long)pte,
 			    (unsigned long long)(f->table_bits | npt_addr_bits(f, pa)));
@@ -140,6 +143,10 @@ static int check_table_entry(struct inv *v, unsigned ti, unsigned level, uint64_
 	child = (const uint64_t *)testmm_va(v->mm, pa);
 	for (i = 0; i < NPT_ENTRIES; i++)
 		present += npt_pte_present(f, child[i]);
+	if (full && present != NPT_ENTRIES)
+		return fail(v, ti, "level-1 entry 0x%llx has full_bit but its leaf table at 0x%llx "
+			    "holds %u entries", (unsigned long long)pte, (unsigned long long)pa,
+			    present);
 	/* Only a table another table borrows (npt_copy_from) may stay empty. */
 	if (!present && !npt_is_exported(v->tables[ti], level, v->path[v->depth - 1]))
 		return fail(v, ti, "level-%u table at 0x%llx is empty", level - 1,
