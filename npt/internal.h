@@ -40,10 +40,22 @@ struct npt_table {
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
 	struct {
+		/* npt_query(t, va, pa, NULL, NULL) with pa != NULL: a walk
+		 * compiled for this table's root level (and, for common formats,
+		 * its masks as constants), or the general path */
+		int (*walk)(const struct npt_table *t, uint64_t va, uint64_t *pa);
+		const uint64_t *root;   /* t->root */
+		uintptr_t off;          /* t->mm.linear_offset */
+		uint64_t addr_mask;     /* fmt->addr_mask */
 		uint64_t tmask, tval;   /* a table entry: (pte & tmask) == tval */
 		uint64_t range_add;     /* the page of va is in range iff */
 		unsigned range_shift;   /* ((va + range_add) >> range_shift) == 0 */
 		unsigned root_level;
+		/* in range iff ((va + range_add) >> root shift) < root_entries;
+		 * then that value ^ root_flip is the root index */
+		uint64_t root_entries, root_flip;
+		uint64_t present;       /* fmt->present_mask */
+		uint64_t leaf_mask, leaf_xor; /* fmt->leaf_mask, fmt->leaf_xor */
 		int fast;               /* the common case applies, see npt_query_prepare */
 	} q;
 };

@@ -145,23 +145,232 @@ other:
 	return 0;
 }
 
+#define NPT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define NPT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* query_pa's leaf above level 0: exactly query_general's result for it. */
+static __attribute__((noinline, cold)) int query_pa_huge(const struct npt_table *t, uint64_t va,
+							 uint64_t *pa, unsigned level, uint64_t pte)
+{
+	const uint64_t size = npt_level_size(level);
+
+	*pa = (npt_pte_addr(t->fmt, pte) & ~(size - 1)) | (va & (size - 1));
+	return 0;
+}
+
+/* The byte offset of va's entry in a level-L table plus the allocator's
+ * linear offset: worked out from va alone, beside the chain of loads. */
+static NPT_ALWAYS_INLINE uintptr_t qp_offset(uint64_t va, unsigned level, uintptr_t off)
+{
+	uintptr_t o = (uintptr_t)((va >> (npt_level_shift(level) - 3)) &
+				  ((NPT_ENTRIES - 1) * sizeof(uint64_t))) + off;
+
+#if defined(__GNUC__)
+	/* Kept whole, so that the table address takes one add in the load's
+	 * addressing instead of two on the chain. */
+	__asm__("" : "+r"(o));
+#endif
+	return o;
+}
+
+static NPT_ALWAYS_INLINE const uint64_t *qp_slot(uint64_t table_pa, uintptr_t offset)
+{
+	return (const uint64_t *)(const void *)((const char *)(uintptr_t)table_pa + offset);
+}
+
+/* npt_pte_leaf above level 0; a one-bit leaf_mask known at compile time
+ * comes down to one bit test. */
+static NPT_ALWAYS_INLINE int qp_leaf(uint64_t pte, uint64_t leaf_mask, uint64_t leaf_xor)
+{
+	if (__builtin_constant_p(leaf_mask) && __builtin_constant_p(leaf_xor) && leaf_mask &&
+	    !(leaf_mask & (leaf_mask - 1)))
+		return (leaf_xor & leaf_mask) ? !(pte & leaf_mask) : (pte & leaf_mask) != 0;
+	return ((pte ^ leaf_xor) & leaf_mask) != 0;
+}
+
+/* The format facts a query_pa walk is compiled for. A shape whose fields are
+ * constants gives a walk with every mask an immediate; the generic shape
+ * reads them from t->q at run time. */
+struct qshape {
+	unsigned root;       /* root level */
+	int generic;         /* the fields below are t->q's, not constants */
+	unsigned va_bits;
+	int canonical;
+	uint64_t addr_mask, present, leaf_mask, leaf_xor;
+};
+
+/* npt_query(t, va, pa, NULL, NULL) with pa != NULL on a table with an
+ * NPT_MM_LINEAR allocator and addr_shift 0: npt_lookup's walk (present?
+ * leaf? else the next table) with one load per level and no call, the range
+ * check of query_general and its root index from one shift. Leaves above
+ * level 0 go out of line to query_pa_huge. */
+static NPT_ALWAYS_INLINE int query_pa(const struct npt_table *t, uint64_t va, uint64_t *pa,
+				      const struct qshape s)
+{
+	const uint64_t addr_mask = s.generic ? t->q.addr_mask : s.addr_mask;
+	const uint64_t present = s.generic ? t->q.present : s.present;
+	const uint64_t leaf_mask = s.generic ? t->q.leaf_mask : s.leaf_mask;
+	const uint64_t leaf_xor = s.generic ? t->q.leaf_xor : s.leaf_xor;
+	const uintptr_t off = t->q.off;
+	const unsigned rs = npt_level_shift(s.root);
+	uint64_t pte, idx;
+	unsigned level;
+
+	if (s.generic) {
+		const uint64_t y = (va + t->q.range_add) >> rs;
+
+		if (NPT_UNLIKELY(y >= t->q.root_entries))
+			return NPT_ERR_RANGE;
+		idx = y ^ t->q.root_flip;
+	} else if (s.canonical) {
+		/* va is canonical iff va >> rs, arithmetic, lies in
+		 * [-entries/2, entries/2); its low bits are the root index */
+		const uint64_t entries = 1ull << (s.va_bits - rs);
+		const uint64_t r = (uint64_t)((int64_t)va >> rs);
+
+		if (NPT_UNLIKELY(r + entries / 2 >= entries))
+			return NPT_ERR_RANGE;
+		idx = r & (entries - 1);
+	} else {
+		idx = va >> rs;
+		if (NPT_UNLIKELY(idx >= 1ull << (s.va_bits - rs)))
+			return NPT_ERR_RANGE;
+	}
+	pte = npt_pte_get(&t->q.root[idx]);
+#define NPT_STEP(L)                                                                         \
+	do {                                                                                \
+		if (NPT_UNLIKELY(!(pte & present)))                                         \
+			return NPT_ERR_NOT_MAPPED;                                          \
+		if (NPT_UNLIKELY(qp_leaf(pte, leaf_mask, leaf_xor))) {                      \
+			level = (L) + 1;                                                    \
+			goto huge;                                                          \
+		}                                                                           \
+		pte = npt_pte_get(qp_slot(pte & addr_mask, qp_offset(va, L, off)));                          \
+	} while (0)
+	if (s.root >= 4)
+		NPT_STEP(3);
+	if (s.root >= 3)
+		NPT_STEP(2);
+	if (s.root >= 2)
+		NPT_STEP(1);
+	NPT_STEP(0);
+#undef NPT_STEP
+	/* A present level-0 entry is a leaf (npt_pte_leaf). */
+	if (NPT_UNLIKELY(!(pte & present)))
+		return NPT_ERR_NOT_MAPPED;
+	*pa = (pte & addr_mask & ~(uint64_t)(NPT_PAGE_SIZE - 1)) | (va & (NPT_PAGE_SIZE - 1));
+	return 0;
+huge:
+	return query_pa_huge(t, va, pa, level, pte);
+}
+
+#define QSHAPE_GENERIC(ROOT) ((struct qshape){ .root = (ROOT), .generic = 1 })
+
+static int query_pa_g2(const struct npt_table *t, uint64_t va, uint64_t *pa)
+{
+	return query_pa(t, va, pa, QSHAPE_GENERIC(2));
+}
+
+static int query_pa_g3(const struct npt_table *t, uint64_t va, uint64_t *pa)
+{
+	return query_pa(t, va, pa, QSHAPE_GENERIC(3));
+}
+
+static int query_pa_g4(const struct npt_table *t, uint64_t va, uint64_t *pa)
+{
+	return query_pa(t, va, pa, QSHAPE_GENERIC(4));
+}
+
+/* Shapes of common formats, each matched field by field against the
+ * table's format by npt_query_prepare (never by name). */
+#define X86_ADDR 0x000ffffffffff000ull
+#define ARM_ADDR 0x0000fffffffff000ull
+#define QSHAPES(X)                                                           \
+	X(x86_48c, 3, 48, 1, X86_ADDR, 0x1, 0x80, 0)  /* x86_64 */          \
+	X(x86_48, 3, 48, 0, X86_ADDR, 0x1, 0x80, 0)   /* npt */             \
+	X(ept_48, 3, 48, 0, X86_ADDR, 0x7, 0x80, 0)   /* ept */             \
+	X(x86_57c, 4, 57, 1, X86_ADDR, 0x1, 0x80, 0)  /* x86_64-la57 */     \
+	X(arm_48c, 3, 48, 1, ARM_ADDR, 0x1, 0x2, 0x2) /* aarch64 */         \
+	X(arm_48, 3, 48, 0, ARM_ADDR, 0x1, 0x2, 0x2)  /* aarch64-s2-48 */   \
+	X(arm_40, 2, 40, 0, ARM_ADDR, 0x1, 0x2, 0x2)  /* aarch64-s2 */
+
+#define QSHAPE(ROOT, VA, CAN, AM, P, LM, LX)                                     \
+	((struct qshape){ .root = (ROOT), .va_bits = (VA), .canonical = (CAN),   \
+			  .addr_mask = (AM), .present = (P), .leaf_mask = (LM), \
+			  .leaf_xor = (LX) })
+#define QSHAPE_FN(NAME, ROOT, VA, CAN, AM, P, LM, LX)                                \
+	static int query_pa_##NAME(const struct npt_table *t, uint64_t va, uint64_t *pa) \
+	{                                                                            \
+		return query_pa(t, va, pa, QSHAPE(ROOT, VA, CAN, AM, P, LM, LX));    \
+	}
+QSHAPES(QSHAPE_FN)
+#undef QSHAPE_FN
+
+static const struct {
+	struct qshape s;
+	int (*walk)(const struct npt_table *t, uint64_t va, uint64_t *pa);
+} qshapes[] = {
+#define QSHAPE_ENTRY(NAME, ROOT, VA, CAN, AM, P, LM, LX) \
+	{ QSHAPE(ROOT, VA, CAN, AM, P, LM, LX), query_pa_##NAME },
+	QSHAPES(QSHAPE_ENTRY)
+#undef QSHAPE_ENTRY
+};
+
+static int query_pa_general(const struct npt_table *t, uint64_t va, uint64_t *pa)
+{
+	return query_general(t, va, pa, NULL, NULL);
+}
+
 void npt_query_prepare(struct npt_table *t)
 {
 	const struct npt_format *f = t->fmt;
+	const unsigned root = npt_root_level(t);
+	size_t i;
 
 	t->q.tmask = f->present_mask | f->leaf_mask;
 	t->q.tval = f->table_bits & t->q.tmask;
 	/* canonical: va + 2^(va_bits - 1) < 2^va_bits; else va < 2^va_bits */
 	t->q.range_add = f->canonical ? 1ull << (f->va_bits - 1) : 0;
 	t->q.range_shift = f->va_bits;
-	t->q.root_level = npt_root_level(t);
+	t->q.root_level = root;
 	t->q.fast = (t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 &&
-		    !(t->q.tmask & f->addr_mask) && t->q.root_level >= 2 && t->q.root_level <= 4;
+		    !(t->q.tmask & f->addr_mask) && root >= 2 && root <= 4;
+	t->q.root = t->root;
+	t->q.off = t->mm.linear_offset;
+	t->q.addr_mask = f->addr_mask;
+	t->q.present = f->present_mask;
+	t->q.leaf_mask = f->leaf_mask;
+	t->q.leaf_xor = f->leaf_xor;
+	/* root_entries = 2^(va_bits - shift(root)). In range, va + range_add
+	 * is below 2^va_bits, and its bits from shift(root) up are the root
+	 * index, but for the canonical offset: 2^(va_bits - 1) adds half the
+	 * root entries (mod root_entries), which one xor takes back off. */
+	t->q.root_entries = t->root_entries;
+	t->q.root_flip = f->canonical && t->root_entries >= 2 ? t->root_entries / 2 : 0;
+	t->q.walk = query_pa_general;
+	if (!((t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 && root >= 2 &&
+	      root <= 4))
+		return;
+	t->q.walk = root == 2 ? query_pa_g2 : root == 3 ? query_pa_g3 : query_pa_g4;
+	for (i = 0; i < sizeof(qshapes) / sizeof(qshapes[0]); i++) {
+		const struct qshape *s = &qshapes[i].s;
+
+		if (s->root == root && s->va_bits == f->va_bits && s->canonical == !!f->canonical &&
+		    s->addr_mask == f->addr_mask && s->present == f->present_mask &&
+		    s->leaf_mask == f->leaf_mask && s->leaf_xor == f->leaf_xor &&
+		    t->root_entries == 1u << (s->va_bits - npt_level_shift(root)) &&
+		    (!s->canonical || t->root_entries >= 2)) {
+			t->q.walk = qshapes[i].walk;
+			break;
+		}
+	}
 }
 
 int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *flags,
 	      uint64_t *page_size)
 {
+	if (NPT_LIKELY(t && pa && !flags && !page_size))
+		return t->q.walk(t, va, pa);
 	if (!t || flags || !t->q.fast)
 		return query_general(t, va, pa, flags, page_size);
 	switch (t->q.root_level) {
