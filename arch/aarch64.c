@@ -87,8 +87,8 @@
 #define ARM_SW_MASK       (0xfull << 55) /* bits 58:55: reserved for software use */
 #define ARM_SW_LOG        (1ull << 55)  /* npt_log_start's mark */
 /* Bits 58:51 are IGNORED in a table descriptor of either stage (D8.3.1,
- * "Table descriptor format"): bit 56 is npt's "every leaf below is present"
- * hint (format.h, full_bit). */
+ * "Table descriptor format"): bit 56 is npt's "the leaf table below is one full
+ * run" hint (format.h, full_bit). */
 #define ARM_FULL          (1ull << 56)
 
 /* MAIR layout (D17 MAIR_EL1 / D8.5.3): the AttrIndx values npt writes. */

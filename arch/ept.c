@@ -55,7 +55,8 @@
 #define EPT_SW_LOG   (1ull << 11) /* ignored in every EPT leaf (§29.3.2 tables): npt_log_start's mark */
 /* Bits 63:52 are ignored in an EPT entry that references a table (§29.3.2,
  * the PML5E/PML4E/PDPTE/PDE-referencing-a-table formats): bit 52 is npt's
- * "every leaf below is present" hint (format.h, full_bit). */
+ * "the leaf table below is one
+ * full run" hint (format.h, full_bit). */
 #define EPT_FULL     (1ull << 52)
 
 /* §29.3.5: with EPTP bit 6 the processor sets A (bit 8) on any access and D

@@ -67,8 +67,8 @@
 #define RV_PBMT_IO    (2ull << RV_PBMT_SHIFT) /* IO: non-cacheable, strongly ordered */
 #define RV_RSW_LOG    (1ull << 8)   /* RSW bit 8: "reserved for use by supervisor
 				       software", ignored by the implementation (§4.3.1) */
-#define RV_RSW_FULL   (1ull << 9)   /* RSW bit 9, in a non-leaf PTE: npt's "every leaf
-				       below is present" hint (format.h, full_bit) */
+#define RV_RSW_FULL   (1ull << 9)   /* RSW bit 9, in a non-leaf PTE: npt's "the leaf
+				       table below is one full run" hint (format.h, full_bit) */
 
 #define RV_FLAGS_S1 (NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_D | NPT_G)
 #define RV_FLAGS_S2 (NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D)

@@ -57,7 +57,8 @@
 #define X86_SW_LOG (1ull << 11)
 /* Bits 62:52 are ignored in an entry that references a table (SDM Tables
  * 4-15, 4-17, 4-19; "available" in APM vol. 2 §5.4.1): bit 52 is npt's
- * "every leaf below is present" hint (format.h, full_bit). */
+ * "the leaf table below is one
+ * full run" hint (format.h, full_bit). */
 #define X86_FULL (1ull << 52)
 #define X86_ADDR 0x000ffffffffff000ull /* address bits 51:12 (M-1:12, M <= 52) */
 

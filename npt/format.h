@@ -67,11 +67,14 @@ struct npt_format {
 	uint8_t bbm;           /* other valid-to-valid changes need break-before-make */
 
 	/* A bit hardware ignores in a table entry, which npt sets in a level-1
-	 * entry only when every entry of the level-0 table it points to is
-	 * present, and clears before any of them may become empty. A hint:
-	 * set, the range engine need not read the 4 KiB of leaves to prove a
-	 * protect or unmap range mapped; clear proves nothing. 0: the format
-	 * has no such bit (LoongArch directory entries are a bare address). */
+	 * entry only when the level-0 table it points to is one full run:
+	 * every entry present, entry i mapping entry 0's output address plus
+	 * i * 4 KiB. Cleared by any call that may break that. A hint: set, the
+	 * range engine need not read the 4 KiB of leaves to prove a protect or
+	 * unmap range mapped, and a protect of the whole table writes it
+	 * without reading it (its addresses follow from entry 0); clear proves
+	 * nothing. 0: the format has no such bit (LoongArch directory entries
+	 * are a bare address). */
 	uint64_t full_bit;
 };
 

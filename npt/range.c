@@ -45,6 +45,7 @@ struct op {
 	int building;              /* apply: inside a table not published yet */
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
 	const uint64_t *next_leaves; /* apply: the leaf table after the one in hand, to prefetch */
+	int leaf_run;              /* apply: the leaf table in hand is one full run (full_bit) */
 	uint64_t flush_first, flush_last;
 };
 
@@ -117,7 +118,7 @@ static uint64_t table_entry(const struct op *o, uint64_t pa)
 }
 
 /* The level-1 entry of a leaf table at pa, with the format's full_bit when
- * every entry of that table is present. */
+ * that table is one full run (format.h). */
 static uint64_t leaf_table_entry(const struct op *o, uint64_t pa, int full)
 {
 	return table_entry(o, pa) | (full ? o->f->full_bit : 0);
@@ -234,8 +235,17 @@ static int op_leaves(struct op *o, uint64_t *tbl, const struct vtable *v, uint64
 	case OP_PROTECT:
 		if (f->bbm && o->t->bbm_hook && !o->building)
 			protect_bbm(o, tbl, base, lo, hi);
-		else
+		else if (o->leaf_run && lo == 0 && hi == NPT_ENTRIES - 1 && !(o->tmpl[0] & amask) &&
+			 ((tbl[0] ^ o->tmpl[0]) & ~amask)) {
+			/* The whole of a full run whose entry 0 changes: every
+			 * entry follows from entry 0, no need to read them (the
+			 * flush run may then include entries rewritten as they
+			 * were, in a table whose leaves were not all alike). */
+			npt_run_protect_seq(tbl, o->tmpl[0], tbl[0] & amask, step, o->next_leaves);
+			changed = 1;
+		} else {
 			changed = npt_run_protect(tbl, lo, hi, o->tmpl[0], amask, o->next_leaves);
+		}
 		break;
 	}
 	if (changed)
@@ -262,31 +272,32 @@ static const uint64_t *next_leaf_table(const struct op *o, const uint64_t *tbl, 
 }
 
 /* Keeps the full_bit of the level-1 entry *slot true after the apply pass
- * changed part of its leaf table child (based at base): an unmap clears it
- * (the table keeps some leaves, or it would have been freed); a map sets it
- * once the table is full. That takes a read of the whole table, made only
- * when the entries on both sides of the run just mapped are present: a
- * table filled page by page in order is read once, at its last page. */
+ * changed part of its leaf table child (based at base): an unmap or a remap
+ * clears it (the table has a hole, or an address out of sequence; protect
+ * changes neither); a map sets it once the table is one full run. That takes
+ * a read of the whole table, made only when the entries on both sides of the
+ * run just mapped are present: a table filled page by page in order is read
+ * once, at its last page. */
 static void full_hint(const struct op *o, uint64_t *slot, const uint64_t *child, uint64_t base)
 {
 	const struct npt_format *f = o->f;
 	const uint64_t bit = f->full_bit;
 	unsigned lo, hi;
 
-	if (!bit)
+	if (!bit || o->kind == OP_PROTECT)
 		return;
-	if (o->kind == OP_UNMAP) {
+	if (o->kind != OP_MAP) {
 		if (*slot & bit)
 			__atomic_fetch_and(slot, ~bit, __ATOMIC_RELAXED);
 		return;
 	}
-	if (o->kind != OP_MAP || (*slot & bit))
+	if (*slot & bit)
 		return;
 	npt_slice(o->t, 0, base, o->first, o->last, &lo, &hi);
 	if ((lo && !npt_pte_present(f, child[lo - 1])) ||
 	    (hi < NPT_ENTRIES - 1 && !npt_pte_present(f, child[hi + 1])))
 		return;
-	if (npt_run_all_present(f, child, 0, NPT_ENTRIES - 1))
+	if (npt_run_is_full_run(f, child))
 		__atomic_fetch_or(slot, bit, __ATOMIC_RELAXED);
 }
 
@@ -512,10 +523,13 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 				continue;
 			}
-			if (o->apply && level == 1 && o->kind == OP_PROTECT)
+			if (o->apply && level == 1 && o->kind == OP_PROTECT) {
 				o->next_leaves = next_leaf_table(o, tbl, i, hi);
+				o->leaf_run = (pte & f->full_bit) != 0;
+			}
 			err = op_level(o, level - 1, child, NULL, ebase, 0);
 			o->next_leaves = NULL;
+			o->leaf_run = 0;
 			if (err)
 				return err;
 			if (o->apply && o->kind == OP_UNMAP && !keep && table_empty(f, child)) {

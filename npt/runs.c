@@ -186,7 +186,7 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 #include <cpuid.h>
 #include <immintrin.h>
 #define NPT_X86_WIDE 1
-#define NPT_AVX2 __attribute__((target("avx2")))
+#define NPT_AVX2 __attribute__((target("avx2,prfchw")))
 /* p[0], p[1] = v: one atomic 16-byte store (p 16-byte aligned). */
 #define STORE_PAIR(p, v) __asm__("vmovdqa %1, %0" : "=m"(*(__m128i *)(p)) : "x"(v))
 
@@ -253,6 +253,31 @@ NPT_AVX2 static int protect_avx2(uint64_t *tbl, unsigned lo, unsigned hi, uint64
 	return protect_entries(p, 0, (unsigned)(end - p), bits, amask) | changed;
 }
 
+/* npt_run_protect_seq for a 16-byte aligned table: write-only, a line per
+ * step, prefetching the next table's line for writing (the range's next
+ * leaf table is written next, and not read). */
+NPT_AVX2 static void protect_seq_avx2(uint64_t *tbl, uint64_t bits, uint64_t addr, uint64_t step,
+				      const uint64_t *next)
+{
+	const __m256i s8 = _mm256_set1_epi64x((long long)(8 * step));
+	__m256i a = _mm256_add_epi64(_mm256_set1_epi64x((long long)(bits | addr)),
+				     _mm256_set_epi64x((long long)(3 * step), (long long)(2 * step),
+						       (long long)step, 0));
+	__m256i b = _mm256_add_epi64(a, _mm256_set1_epi64x((long long)(4 * step)));
+	uint64_t *p = tbl;
+
+	for (; p < tbl + NPT_ENTRIES; p += 8) {
+		if (next)
+			__builtin_prefetch(next + (p - tbl), 1, 3);
+		STORE_PAIR(p, _mm256_castsi256_si128(a));
+		STORE_PAIR(p + 2, _mm256_extracti128_si256(a, 1));
+		STORE_PAIR(p + 4, _mm256_castsi256_si128(b));
+		STORE_PAIR(p + 6, _mm256_extracti128_si256(b, 1));
+		a = _mm256_add_epi64(a, s8);
+		b = _mm256_add_epi64(b, s8);
+	}
+}
+
 /* npt_run_clear for a 16-byte aligned table, two entries per store. */
 NPT_AVX2 static void clear_avx2(uint64_t *tbl, unsigned lo, unsigned hi)
 {
@@ -305,6 +330,35 @@ int npt_run_protect(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint
 	}
 #endif
 	return protect_entries(p, 0, (unsigned)(end - p), bits, amask) | changed;
+}
+
+void npt_run_protect_seq(uint64_t *tbl, uint64_t bits, uint64_t addr, uint64_t step,
+			 const uint64_t *next)
+{
+	unsigned i;
+
+	/* bits | addr == bits + addr: the address field holds no bit of bits */
+#ifdef NPT_X86_WIDE
+	if (!((uintptr_t)tbl & 15) && x86_wide()) {
+		protect_seq_avx2(tbl, bits, addr, step, next);
+		return;
+	}
+#endif
+	(void)next;
+	for (i = 0; i < NPT_ENTRIES; i++, addr += step)
+		npt_pte_set(&tbl[i], bits | addr);
+}
+
+int npt_run_is_full_run(const struct npt_format *f, const uint64_t *tbl)
+{
+	const uint64_t amask = f->addr_mask, step = NPT_PAGE_SIZE >> f->addr_shift;
+	uint64_t addr = tbl[0] & amask;
+	unsigned i;
+
+	for (i = 0; i < NPT_ENTRIES; i++, addr += step)
+		if (!npt_pte_present(f, tbl[i]) || (tbl[i] & amask) != addr)
+			return 0;
+	return 1;
 }
 
 void npt_run_clear(uint64_t *tbl, unsigned lo, unsigned hi)

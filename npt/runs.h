@@ -22,6 +22,13 @@ int npt_run_any_present(const struct npt_format *f, const uint64_t *tbl, unsigne
  * range goes on into (prefetched), or NULL. Returns 1 if any entry changed. */
 int npt_run_protect(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits, uint64_t amask,
 		    const uint64_t *next);
+/* The whole of tbl (NPT_ENTRIES entries) = bits | (addr + i * step), in a
+ * table readers may see: each entry written whole, without reading any. */
+void npt_run_protect_seq(uint64_t *tbl, uint64_t bits, uint64_t addr, uint64_t step,
+			 const uint64_t *next);
+/* 1 if tbl is one full run (format.h, full_bit): every entry present, entry
+ * i's address that of entry 0 plus i pages. */
+int npt_run_is_full_run(const struct npt_format *f, const uint64_t *tbl);
 /* tbl[lo..hi] = 0, in a table readers may see: each entry written whole
  * (never memset, which may write an entry a byte at a time). */
 void npt_run_clear(uint64_t *tbl, unsigned lo, unsigned hi);

@@ -352,10 +352,10 @@ START_TEST(t_snapshot)
 END_TEST
 
 /* The full_bit hint (format.h): set in a level-1 entry when the engine
- * makes its leaf table full, whatever the call; gone as soon as a leaf of it
- * is; and the checker reports it over a table with a hole. The range calls
- * trust it instead of reading the leaves, so each case also checks what they
- * then decide. */
+ * makes its leaf table one full run, whatever the call; gone as soon as a
+ * leaf of it is, or maps out of sequence; and the checker reports it over a
+ * table with a hole or out of sequence. The range calls trust it instead of
+ * reading the leaves, so each case also checks what they then decide. */
 static int full(struct npt_table *t, uint64_t va)
 {
 	return (*slot(t, va, 1) & t->fmt->full_bit) != 0;
@@ -400,9 +400,33 @@ START_TEST(t_full_bit)
 	/* filling the hole makes it full again */
 	EXPECT_OK(&c, npt_map(t, va + 7 * PG, pa + 7 * PG, PG, c.rw));
 	ck_assert_msg(full(t, va), "[%s] hole filled, no full_bit", c.name);
-	/* protect keeps it; a map into the full table collides */
+	/* protect keeps it, and writes the whole run from entry 0 */
 	EXPECT_OK(&c, npt_protect_region(t, va, 2 * L1, c.ro));
 	ck_assert_msg(full(t, va) && full(t, va + L1), "[%s] protect dropped full_bit", c.name);
+	for (i = 0; i < 2 * NPT_ENTRIES; i++) {
+		uint64_t qpa = 0;
+		unsigned fl = 0;
+
+		EXPECT_OK(&c, npt_query(t, va + i * PG, &qpa, &fl, NULL));
+		ck_assert_msg(qpa == pa + i * PG && fl == fctx_norm(&c, c.ro),
+			      "[%s] page %u after protect: pa 0x%llx flags 0x%x", c.name, i,
+			      (unsigned long long)qpa, fl);
+	}
+	EXPECT_OK(&c, npt_protect_region(t, va, L1, c.rw));
+	ck_assert_msg(inv_check(&c.mm, (struct npt_table *const[]){ t }, 1, INV_COMPLETE, msg,
+				sizeof(msg)) == 0, "[%s] %s", c.name, msg);
+	/* a remap breaks the sequence, a hole filled out of sequence too */
+	EXPECT_OK(&c, npt_remap(t, va + 9 * PG, pa + 2 * L1, c.rw));
+	ck_assert_msg(!full(t, va), "[%s] remap kept full_bit", c.name);
+	EXPECT_OK(&c, npt_remap(t, va + 9 * PG, pa + 9 * PG, c.rw));
+	ck_assert_msg(!full(t, va), "[%s] the hint is only set by a map", c.name);
+	EXPECT_OK(&c, npt_unmap(t, va + 9 * PG, NULL, NULL));
+	EXPECT_OK(&c, npt_map(t, va + 9 * PG, pa + 2 * L1, PG, c.rw));
+	ck_assert_msg(!full(t, va), "[%s] out-of-sequence page, full_bit", c.name);
+	EXPECT_OK(&c, npt_unmap(t, va + 9 * PG, NULL, NULL));
+	EXPECT_OK(&c, npt_map(t, va + 9 * PG, pa + 9 * PG, PG, c.rw));
+	ck_assert_msg(full(t, va), "[%s] sequence restored, no full_bit", c.name);
+	/* a map into the full table collides */
 	EXPECT_FAIL(&c, t, npt_map(t, va + 3 * PG, pa, PG, c.rw), NPT_ERR_ALREADY_MAPPED);
 	EXPECT_FAIL(&c, t, npt_map_region(t, va + L1 - PG, pa, 2 * PG, c.rw, 0),
 		    NPT_ERR_ALREADY_MAPPED);
@@ -427,6 +451,13 @@ START_TEST(t_full_bit)
 	*e |= f->full_bit;
 	ck_assert_int_eq(inv_check(&c.mm, one, 1, INV_COMPLETE, msg, sizeof(msg)), -1);
 	ck_assert_msg(strstr(msg, "full_bit") != NULL, "[%s] %s", c.name, msg);
+	*e &= ~f->full_bit;
+	/* planted over a full table out of sequence: reported */
+	EXPECT_OK(&c, npt_remap(t, va + 9 * PG, pa + 2 * L1, c.rw));
+	e = slot(t, va, 1);
+	*e |= f->full_bit;
+	ck_assert_int_eq(inv_check(&c.mm, one, 1, INV_COMPLETE, msg, sizeof(msg)), -1);
+	ck_assert_msg(strstr(msg, "out of sequence") != NULL, "[%s] %s", c.name, msg);
 	*e &= ~f->full_bit;
 out:
 	npt_free(t);

@@ -147,6 +147,12 @@ static int check_table_entry(struct inv *v, unsigned ti, unsigned level, uint64_
 		return fail(v, ti, "level-1 entry 0x%llx has full_bit but its leaf table at 0x%llx "
 			    "holds %u entries", (unsigned long long)pte, (unsigned long long)pa,
 			    present);
+	for (i = 1; full && i < NPT_ENTRIES; i++)
+		if (npt_pte_addr(f, child[i]) != npt_pte_addr(f, child[0]) + i * NPT_PAGE_SIZE)
+			return fail(v, ti, "level-1 entry 0x%llx has full_bit but entry %u of its leaf "
+				    "table at 0x%llx maps 0x%llx, out of sequence",
+				    (unsigned long long)pte, i, (unsigned long long)pa,
+				    (unsigned long long)npt_pte_addr(f, child[i]));
 	/* Only a table another table borrows (npt_copy_from) may stay empty. */
 	if (!present && !npt_is_exported(v->tables[ti], level, v->path[v->depth - 1]))
 		return fail(v, ti, "level-%u table at 0x%llx is empty", level - 1,
