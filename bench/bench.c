@@ -394,6 +394,9 @@ static double m_change(struct fctx *c, enum change k, int v, double *units)
 static double m_query(struct fctx *c, int dep, int v, double *units)
 {
 	const uint64_t *a = c->addrs;
+	/* a caller keeps the table pointer in a register; read through c it
+	 * would be reloaded after every call */
+	const struct npt_table *const t = c->t4k;
 	uint64_t sum = 0, pa = 0, x = 0;
 	const uint64_t z = zero_v;
 	unsigned i;
@@ -405,12 +408,12 @@ static double m_query(struct fctx *c, int dep, int v, double *units)
 	t0 = now_ns();
 	if (v == V_NPT && !dep) {
 		for (i = 0; i < NQUERY; i++) {
-			check(npt_query(c->t4k, a[i], &pa, NULL, NULL), "npt_query");
+			check(npt_query(t, a[i], &pa, NULL, NULL), "npt_query");
 			sum += pa;
 		}
 	} else if (v == V_NPT) {
 		for (i = 0; i < NQUERY; i++) {
-			check(npt_query(c->t4k, a[i] ^ (pa & z), &pa, NULL, NULL), "npt_query");
+			check(npt_query(t, a[i] ^ (pa & z), &pa, NULL, NULL), "npt_query");
 			sum += pa;
 		}
 	} else if (!dep) {

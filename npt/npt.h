@@ -235,7 +235,11 @@ struct npt_flush {
 	uint64_t size;
 	/* With NPT_FLUSH_RANGE: the exact runs, in address order, adjacent runs of
 	 * the same level and flags merged. A call that changes more than
-	 * NPT_FLUSH_RANGES runs reports NPT_FLUSH_ALL instead. */
+	 * NPT_FLUSH_RANGES runs reports NPT_FLUSH_ALL instead. One exception:
+	 * npt_protect_region over a whole 4 KiB-leaf table whose leaves map
+	 * consecutive pages rewrites it without reading it, and reports it
+	 * whole, which may include leaves that already had the new flags
+	 * (never when its leaves were all alike, as region maps make them). */
 	unsigned nranges;
 	struct npt_flush_range ranges[NPT_FLUSH_RANGES];
 };
