@@ -39,11 +39,16 @@ struct npt_table {
 	int tearing_down; /* npt_free: frames go straight back to mm->free */
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
-	struct {
+	struct npt_qfacts {
 		/* npt_query(t, va, pa, NULL, NULL) with pa != NULL: a walk
 		 * compiled for this table's root level (and, for common formats,
 		 * its masks as constants), or the general path */
 		int (*walk)(const struct npt_table *t, uint64_t va, uint64_t *pa);
+		/* npt_query_batch with n > 0 and every pointer set: the
+		 * pipeline compiled for the same shape as walk, or NULL where
+		 * walk is the general path */
+		void (*batch)(const struct npt_table *t, const uint64_t *va, size_t n,
+			      uint64_t *pa, int *err);
 		const uint64_t *root;   /* t->root */
 		uintptr_t off;          /* t->mm.linear_offset */
 		uint64_t addr_mask;     /* fmt->addr_mask */

@@ -3,9 +3,10 @@
  * for every address, err[i] and pa[i] are what npt_query(t, va[i], &pa, NULL,
  * NULL) says (pa[i] = 0 where it fails), for random mixes of mapped 4 KiB
  * pages, pages inside huge leaves, unmapped addresses, addresses above the
- * input width and non-canonical ones, in batches of 0, 1, 7, 8, 9 and 1000
- * (a batch of 8 is one group of the fast path, 7 and 9 leave a tail), all
- * mapped and mixed; translation in place (pa == va); NULL arguments.
+ * input width and non-canonical ones, in batches of 0 to 1000 (below, at and
+ * around the pipeline's distance of 16 and its multiples, so that every
+ * prologue and tail is taken), all mapped and mixed; translation in place
+ * (pa == va); NULL arguments.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,8 @@ static void compare(struct fctx *c, const struct npt_table *t, const uint64_t *v
 
 static void run(int idx, int linear)
 {
-	static const size_t sizes[] = { 0, 1, 7, 8, 9, 16, 1000 };
+	static const size_t sizes[] = { 0,  1,  2,  7,  8,  9,  15, 16, 17, 23, 31, 32,
+					33, 40, 47, 48, 49, 63, 64, 65, 255, 256, 257, 1000 };
 	static uint64_t va[MAXN];
 	struct fctx c;
 	struct npt_table *t;
