@@ -357,12 +357,25 @@ static __attribute__((noinline, cold)) void qb_slow(const struct npt_table *t, c
 	*err = e;
 }
 
+/* Stage A's walk cache, the software twin of the paging-structure caches
+ * of x86 (SDM vol. 3A §4.10.3): the level-1 table the last full walk reached
+ * and the 1 GiB region of input addresses (va >> shift(2), all of va's upper
+ * bits) it serves. A lane in the same region starts at its level-1 entry:
+ * it shares the upper entries the walk loaded with acquire a few lanes
+ * earlier in this call, and is in range because that walk's va was, with the
+ * same upper bits. Every format has a root at level 2 or above, so the
+ * level-1 table always has an entry above it to cache. */
+struct qb_memo {
+	uint64_t key; /* va >> npt_level_shift(2); ~0: empty (no va shifts to it) */
+	uint64_t l1;  /* the level-1 table: its entry's address bits */
+};
+
 /* Stage A: query_pa down to the level-1 entry; returns the address of va's
  * level-0 entry, prefetched, or &qb_sentinel. q is the caller's copy of
  * t->q: the stores to pa and err may alias anything, and t->q read through t
  * would be loaded again after each of them. */
 static NPT_ALWAYS_INLINE const uint64_t *qb_stage_a(const struct npt_qfacts *q, uint64_t va,
-						    const struct qshape s)
+						    const struct qshape s, struct qb_memo *m)
 {
 	const uint64_t addr_mask = s.generic ? q->addr_mask : s.addr_mask;
 	const uint64_t present = s.generic ? q->present : s.present;
@@ -372,9 +385,6 @@ static NPT_ALWAYS_INLINE const uint64_t *qb_stage_a(const struct npt_qfacts *q, 
 	const uint64_t *slot;
 	uint64_t pte, idx;
 
-	if (NPT_UNLIKELY(qp_root_index(q, va, s, &idx)))
-		return &qb_sentinel;
-	pte = npt_pte_get(&q->root[idx]);
 #define QB_STEP(L)                                                                          \
 	do {                                                                                \
 		if (NPT_UNLIKELY(!(pte & present) || qp_leaf(pte, leaf_mask, leaf_xor)))    \
@@ -384,12 +394,23 @@ static NPT_ALWAYS_INLINE const uint64_t *qb_stage_a(const struct npt_qfacts *q, 
 			break;                                                              \
 		pte = npt_pte_get(slot);                                                    \
 	} while (0)
-	if (s.root >= 4)
-		QB_STEP(3);
-	if (s.root >= 3)
-		QB_STEP(2);
-	if (s.root >= 2)
-		QB_STEP(1);
+	if (va >> npt_level_shift(2) == m->key) {
+		pte = npt_pte_get(qp_slot(m->l1, qp_offset(va, 1, off)));
+	} else {
+		if (NPT_UNLIKELY(qp_root_index(q, va, s, &idx)))
+			return &qb_sentinel;
+		pte = npt_pte_get(&q->root[idx]);
+		if (s.root >= 4)
+			QB_STEP(3);
+		if (s.root >= 3)
+			QB_STEP(2);
+		/* pte: va's level-2 entry */
+		if (NPT_UNLIKELY(!(pte & present) || qp_leaf(pte, leaf_mask, leaf_xor)))
+			return &qb_sentinel;
+		m->key = va >> npt_level_shift(2);
+		m->l1 = pte & addr_mask;
+		pte = npt_pte_get(qp_slot(m->l1, qp_offset(va, 1, off)));
+	}
 	QB_STEP(0);
 #undef QB_STEP
 	__builtin_prefetch(slot, 0, 3);
@@ -421,12 +442,13 @@ static NPT_ALWAYS_INLINE void qb_pipe(const struct npt_table *t, const uint64_t 
 				      uint64_t *pa, int *err, const struct qshape s)
 {
 	const struct npt_qfacts q = t->q;
+	struct qb_memo memo = { .key = ~0ull, .l1 = 0 };
 	const uint64_t *ring[2][QB_DIST];
 	size_t base, k, m = n < QB_DIST ? n : QB_DIST;
 	unsigned h = 0;
 
 	for (k = 0; k < m; k++)
-		ring[0][k] = qb_stage_a(&q, va[k], s);
+		ring[0][k] = qb_stage_a(&q, va[k], s, &memo);
 	for (base = 0;; base += QB_DIST, h ^= 1) {
 		const size_t next = base + QB_DIST;
 
@@ -434,7 +456,7 @@ static NPT_ALWAYS_INLINE void qb_pipe(const struct npt_table *t, const uint64_t 
 			/* the common case, both blocks whole */
 			QB_UNROLL_A
 			for (k = 0; k < QB_DIST; k++)
-				ring[h ^ 1][k] = qb_stage_a(&q, va[next + k], s);
+				ring[h ^ 1][k] = qb_stage_a(&q, va[next + k], s, &memo);
 			QB_UNROLL_B
 			for (k = 0; k < QB_DIST; k++)
 				qb_stage_b(t, &q, ring[h][k], va[base + k], &pa[base + k],
@@ -446,7 +468,7 @@ static NPT_ALWAYS_INLINE void qb_pipe(const struct npt_table *t, const uint64_t 
 			const size_t mn = n - next < QB_DIST ? n - next : QB_DIST;
 
 			for (k = 0; k < mn; k++)
-				ring[h ^ 1][k] = qb_stage_a(&q, va[next + k], s);
+				ring[h ^ 1][k] = qb_stage_a(&q, va[next + k], s, &memo);
 		}
 		for (k = 0; k < m; k++)
 			qb_stage_b(t, &q, ring[h][k], va[base + k], &pa[base + k], &err[base + k], s);

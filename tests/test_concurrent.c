@@ -146,7 +146,36 @@ static void *reader(void *arg)
 		uint64_t s1, s2;
 		unsigned p = (unsigned)(rng(&s) % NPG);
 
-		if (n++ % 8) {
+		if (n % 8 == 1) {
+			/* npt_query_batch over random pages (its pipeline and
+			 * walk cache span the whole call): each against the
+			 * calls the batch overlapped */
+			enum { NB = 48 };
+			uint64_t va[NB], pa[NB];
+			int err[NB];
+			unsigned pg[NB], k;
+
+			n++;
+			for (k = 0; k < NB; k++) {
+				pg[k] = (unsigned)(rng(&s) % NPG);
+				va[k] = sh->va0 + (uint64_t)pg[k] * PG + 0x10;
+			}
+			s1 = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
+			if (npt_query_batch(sh->t, va, NB, pa, err))
+				reader_fail(sh, r->id, "npt_query_batch", pg[0], 0xff, s1, s1);
+			s2 = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
+			for (k = 0; k < NB; k++) {
+				unsigned char st = observed(sh, pg[k], err[k], pa[k] - 0x10, 0);
+				int ok = allowed(sh, pg[k], st, (unsigned char)~ST_W, s1, s2);
+
+				if (ok < 0)
+					__atomic_fetch_add(&sh->skipped[r->id], 1, __ATOMIC_RELAXED);
+				else if (!ok)
+					reader_fail(sh, r->id, "npt_query_batch", pg[k], st, s1, s2);
+				else
+					__atomic_fetch_add(&sh->checked[r->id], 1, __ATOMIC_RELAXED);
+			}
+		} else if (n++ % 8) {
 			/* half the queries without flags: npt_query's fast path */
 			const int want_flags = n % 2;
 			uint64_t pa = 0;
