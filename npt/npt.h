@@ -143,7 +143,8 @@ int npt_query(const struct npt_table *t, uint64_t va, uint64_t *pa, unsigned *fl
  * NPT_ERR_INVAL with nothing written for a NULL t, or a NULL va, pa or err
  * with n > 0 (n == 0 with t set returns 0 and touches nothing). Safe against
  * concurrent changes like npt_query: each address sees the old or the new
- * translation. */
+ * translation (addresses of one 1 GiB region may share the upper entries
+ * read once in the call, as a hardware walk cache shares them). */
 int npt_query_batch(const struct npt_table *t, const uint64_t *va, size_t n, uint64_t *pa,
 		    int *err);
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags);
