@@ -379,8 +379,8 @@ START_TEST(t_full_bit)
 		ck_assert_str_eq(f->name, "loongarch64");
 		goto out;
 	}
-	va = fctx_area(&c, L1, 3 * L1);
-	pa = fctx_pa(&c, L1, 3 * L1);
+	va = fctx_area(&c, L1, 5 * L1);
+	pa = fctx_pa(&c, L1, 5 * L1);
 	/* one map: a whole leaf table, then half of the next */
 	EXPECT_OK(&c, npt_map_region(t, va, pa, L1 + L1 / 2, c.rw, 0));
 	ck_assert_msg(full(t, va), "[%s] whole table mapped, no full_bit", c.name);
@@ -442,6 +442,15 @@ START_TEST(t_full_bit)
 		ck_assert_msg(full(t, hva), "[%s] split by protect, no full_bit", c.name);
 		EXPECT_OK(&c, npt_unmap_region(t, hva + 2 * PG, PG));
 		ck_assert_msg(!full(t, hva), "[%s] split by unmap, full_bit", c.name);
+		/* and split by dirty logging, eager or at the first write fault */
+		EXPECT_OK(&c, npt_map_region(t, va + 3 * L1, pa + 3 * L1, 2 * L1, c.rw,
+					     NPT_MAP_HUGE));
+		EXPECT_OK(&c, npt_log_start(t, va + 3 * L1, L1, NPT_LOG_EAGER));
+		ck_assert_msg(full(t, va + 3 * L1), "[%s] eager log split, no full_bit", c.name);
+		EXPECT_OK(&c, npt_log_start(t, va + 4 * L1, L1, NPT_LOG_LAZY));
+		EXPECT_OK(&c, npt_log_write_fault(t, va + 4 * L1 + 5 * PG));
+		ck_assert_msg(full(t, va + 4 * L1), "[%s] write-fault split, no full_bit", c.name);
+		EXPECT_OK(&c, npt_log_stop(t, va + 3 * L1, 2 * L1));
 	}
 	one[0] = t;
 	ck_assert_msg(inv_check(&c.mm, one, 1, INV_COMPLETE, msg, sizeof(msg)) == 0, "[%s] %s",
