@@ -9,6 +9,7 @@
  * the offset in guest RAM). Every pool is linear -- host = pa + offset -- so
  * the npt_mm says NPT_MM_LINEAR and the engine skips phys_to_virt.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,10 +65,25 @@ int pool_alloc(struct pool *p, uint64_t count, uint64_t *pa)
 	return -1;
 }
 
+/* Freeing frames the pool does not hold, or holds free, is the VMM's own
+ * bug: stop at once rather than corrupt the bitmap and hand a frame out
+ * twice. */
 void pool_free(struct pool *p, uint64_t pa, uint64_t count)
 {
 	uint64_t i = (pa - p->base) / PAGE_SIZE;
 
+	if (pa < p->base || pa % PAGE_SIZE || i + count > p->frames || i + count < i) {
+		fprintf(stderr, "vmm: pool_free of 0x%llx + %llu frames outside the pool\n",
+			(unsigned long long)pa, (unsigned long long)count);
+		abort();
+	}
+	for (uint64_t k = 0; k < count; k++) {
+		if (!bit(p, i + k)) {
+			fprintf(stderr, "vmm: pool_free of frame 0x%llx, which is free\n",
+				(unsigned long long)(pa + k * PAGE_SIZE));
+			abort();
+		}
+	}
 	set_bits(p, i, count, 0);
 	if (i < p->hint)
 		p->hint = i;
