@@ -39,9 +39,16 @@ int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va,
 		uint64_t old = t->root[i], pte = src->root[i];
 		struct npt_table *lender = (struct npt_table *)src;
 
-		if (npt_pte_present(f, old) && old != pte)
-			changed = 1;
-		__atomic_store_n(&t->root[i], pte, __ATOMIC_RELEASE);
+		if (npt_pte_present(f, old) && npt_pte_present(f, pte) && old != pte) {
+			/* A shared entry taken over from another lender: a new
+			 * table address, broken first where the format needs it
+			 * (flush noted by npt_entry_replace). */
+			npt_entry_replace(t, &t->root[i], old, pte, root, (uint64_t)i << shift);
+		} else {
+			if (npt_pte_present(f, old) && old != pte)
+				changed = 1;
+			__atomic_store_n(&t->root[i], pte, __ATOMIC_RELEASE);
+		}
 		if (npt_pte_present(f, pte)) {
 			t->shared[i / 64] |= 1ull << (i % 64);
 			if (!npt_pte_leaf(f, root, pte))
