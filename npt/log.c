@@ -471,7 +471,13 @@ int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
 
 int npt_log_write_fault(struct npt_table *t, uint64_t va)
 {
+	return npt_log_write_fault_info(t, va, NULL);
+}
+
+int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
+{
 	const struct npt_format *f;
+	unsigned did = 0;
 	struct lctx c;
 	struct split s;
 	uint64_t *slot, pte, page, base;
@@ -508,9 +514,16 @@ int npt_log_write_fault(struct npt_table *t, uint64_t va)
 		split_leaf(&c, &s, slot, level, pte, base);
 		slot = leaf_slot(t, page, &level, &pte);
 		base = page;
+		did = NPT_LOG_SPLIT;
 	} else {
-		if (npt_pte_writable(f, pte) && (!f->dirty_bit || (pte & f->dirty_bit)))
-			return 0; /* resolved already (another vCPU, or a stale TLB entry) */
+		if (npt_pte_writable(f, pte) && (!f->dirty_bit || (pte & f->dirty_bit))) {
+			/* resolved already (another vCPU, or a stale TLB entry) */
+			if (out) {
+				out->did = 0;
+				out->page_size = npt_level_size(level);
+			}
+			return 0;
+		}
 		if (!log_writable(f, pte))
 			return NPT_ERR_PERM;
 		npt_flush_begin(t);
@@ -522,6 +535,10 @@ int npt_log_write_fault(struct npt_table *t, uint64_t va)
 	npt_pte_update(slot, f->w_clear, f->w_set | f->accessed_bit | f->dirty_bit);
 	npt_flush_note(t, base, base + (npt_level_size(level) - 1), level, 0);
 	npt_flush_end(t, 0, 0, 0);
+	if (out) {
+		out->did = did | NPT_LOG_GRANTED;
+		out->page_size = npt_level_size(level);
+	}
 	return 0;
 }
 

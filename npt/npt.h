@@ -350,6 +350,11 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
  * / D bit. Returns 0 when the write may be retried (also when another vCPU
  * resolved it first), NPT_ERR_PERM when the mapping does not allow writes
  * (a real fault for the caller), NPT_ERR_NOT_MAPPED when nothing maps va.
+ * npt_log_write_fault_info is the same call, saying what it did when it
+ * returns 0 (out may be NULL): did = NPT_LOG_SPLIT if a marked huge leaf was
+ * split on the way, | NPT_LOG_GRANTED if the leaf now mapping va got its
+ * write permission (or dirty state) back, 0 if there was nothing left to do;
+ * page_size = the size of that leaf.
  * npt_log_access_fault sets the accessed bit of the leaf mapping va, for
  * hardware that faults on a cleared one (Arm AF without FEAT_HAFDBS, RISC-V
  * without Svadu); NPT_ERR_UNSUPPORTED without an accessed bit.
@@ -374,6 +379,13 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
 #define NPT_LOG_EAGER 0x1u
 int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode);
 int npt_log_write_fault(struct npt_table *t, uint64_t va);
+#define NPT_LOG_GRANTED 0x1u
+#define NPT_LOG_SPLIT   0x2u
+struct npt_log_fault {
+	unsigned did;       /* NPT_LOG_GRANTED | NPT_LOG_SPLIT */
+	uint64_t page_size; /* of the leaf that maps va now */
+};
+int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fault *out);
 int npt_log_access_fault(struct npt_table *t, uint64_t va);
 int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap);
 int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size);

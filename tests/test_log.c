@@ -82,6 +82,7 @@ START_TEST(t_pages)
 	struct npt_table *t;
 	uint64_t bm[2], va, pa;
 	struct npt_flush f;
+	struct npt_log_fault lf;
 	unsigned i, flags;
 
 	fctx_init(&c, (unsigned)_i, POOL, 1);
@@ -109,13 +110,20 @@ START_TEST(t_pages)
 	EXPECT_FAIL(&c, t, npt_log_write_fault(t, va + (NP + 1) * PG), NPT_ERR_NOT_MAPPED);
 
 	/* faults: the page is writable again, and nothing else */
-	EXPECT_OK(&c, npt_log_write_fault(t, va + 5 * PG + 0x123));
+	memset(&lf, 0xee, sizeof(lf));
+	EXPECT_OK(&c, npt_log_write_fault_info(t, va + 5 * PG + 0x123, &lf));
+	ck_assert_msg(lf.did == NPT_LOG_GRANTED && lf.page_size == PG,
+		      "[%s] write fault reported did 0x%x, page size 0x%llx", c.name, lf.did,
+		      (unsigned long long)lf.page_size);
 	npt_last_flush(t, &f);
 	ck_assert_msg(f.kind == NPT_FLUSH_RANGE && f.va == va + 5 * PG && f.size == PG,
 		      "[%s] write fault flush", c.name);
 	ck_assert_int_eq(hw_access(t, va + 5 * PG, 1), HW_OK);
 	ck_assert_int_eq(hw_access(t, va + 6 * PG, 1), HW_FAULT_WRITE);
-	EXPECT_OK(&c, npt_log_write_fault(t, va + 5 * PG)); /* a second vCPU: resolved */
+	/* a second vCPU: resolved already, nothing done */
+	EXPECT_OK(&c, npt_log_write_fault_info(t, va + 5 * PG, &lf));
+	ck_assert_msg(lf.did == 0 && lf.page_size == PG, "[%s] resolved fault reported did 0x%x",
+		      c.name, lf.did);
 	EXPECT_OK(&c, npt_log_write_fault(t, va + 40 * PG));
 	EXPECT_OK(&c, npt_log_write_fault(t, va + 41 * PG));
 	EXPECT_OK(&c, npt_query(t, va + 40 * PG, NULL, &flags, NULL));
@@ -169,6 +177,7 @@ static void lazy_case(struct fctx *c, unsigned level)
 	uint64_t va = fctx_area(c, hs, hs), pa = fctx_pa(c, hs, hs), *bm, frames;
 	unsigned long n[TU_MAX_LEVELS];
 	struct npt_flush f;
+	struct npt_log_fault lf;
 	uint64_t p = 7 * PG + (level > 1 ? 3 * lsize(1) : 0); /* the page written */
 	unsigned l;
 	long k;
@@ -190,7 +199,11 @@ static void lazy_case(struct fctx *c, unsigned level)
 	}
 	testmm_fail_after(&c->mm, -1);
 
-	EXPECT_OK(c, npt_log_write_fault(t, va + p));
+	memset(&lf, 0xee, sizeof(lf));
+	EXPECT_OK(c, npt_log_write_fault_info(t, va + p, &lf));
+	ck_assert_msg(lf.did == (NPT_LOG_SPLIT | NPT_LOG_GRANTED) && lf.page_size == PG,
+		      "[%s] split fault reported did 0x%x, page size 0x%llx", c->name, lf.did,
+		      (unsigned long long)lf.page_size);
 	ck_assert_msg(npt_table_frames(t) == frames + level,
 		      "[%s] split along the path took %llu frames, expected %u", c->name,
 		      (unsigned long long)(npt_table_frames(t) - frames), level);
@@ -418,6 +431,7 @@ START_TEST(t_bad)
 
 	EXPECT_RC(&c, npt_log_start(NULL, va, PG, 0), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_log_write_fault(NULL, va), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_log_write_fault_info(NULL, va, NULL), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_log_access_fault(NULL, va), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_log_harvest(NULL, va, PG, bm), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_log_stop(NULL, va, PG), NPT_ERR_INVAL);

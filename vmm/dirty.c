@@ -75,6 +75,7 @@ static int dirty_hook(struct vm *vm, uint64_t gpa, int is_write, void *ctx)
 {
 	struct dstate *d = ctx;
 	uint64_t page = gpa & ~(PAGE_SIZE - 1), p, ps = 0, ps2 = 0;
+	struct npt_log_fault lf;
 	unsigned f = 0;
 	int e;
 
@@ -86,9 +87,15 @@ static int dirty_hook(struct vm *vm, uint64_t gpa, int is_write, void *ctx)
 			 "did not leave it writable", (unsigned long long)gpa);
 	if (npt_query(vm->s2, page, NULL, NULL, &ps))
 		return fail(vm, "npt_query (stage 2, before the write fault)", NPT_ERR_NOT_MAPPED);
-	e = npt_log_write_fault(vm->s2, page);
+	e = npt_log_write_fault_info(vm->s2, page, &lf);
 	if (e)
 		return fail(vm, "npt_log_write_fault (stage 2)", e);
+	/* what it says it did, against the two queries */
+	if (lf.did != (NPT_LOG_GRANTED | (ps > PAGE_SIZE ? NPT_LOG_SPLIT : 0)) ||
+	    lf.page_size != PAGE_SIZE)
+		mismatch(vm, "GPA %#llx: npt_log_write_fault reported did %#x, a %#llx-byte leaf; "
+			 "the queries saw a %#llx-byte leaf before", (unsigned long long)page,
+			 lf.did, (unsigned long long)lf.page_size, (unsigned long long)ps);
 	e = npt_query(vm->s2, page, NULL, &f, &ps2);
 	if (e)
 		return fail(vm, "npt_query (stage 2, after the write fault)", e);
