@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every test: the suite built with gcc and with clang (debug), then with
-# ASan+UBSan (clang), the gcc build's engine tests under valgrind,
+# ASan+UBSan (clang), the gcc build's engine tests on the portable kernels
+# (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
 # differential libFuzzer target for $NPT_FUZZ_SECONDS (default 60) seconds,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
@@ -52,6 +53,21 @@ extra() {
 # valgrind over the engine tests of the gcc debug build (reduced workload,
 # see scripts/valgrind.sh), and the libFuzzer target for 60 s.
 extra "valgrind (build-gcc)" scripts/valgrind.sh build-gcc
+# portable TEST...: tests of the gcc build again on the portable run kernels
+# (npt/runs.c: NPT_X86_NO_AVX2 turns the AVX2 ones off).
+portable() {
+	local t rc=0
+	for t in "$@"; do
+		if NPT_X86_NO_AVX2=1 "build-gcc/tests/$t" >"build-gcc/$t.noavx2.out" 2>&1; then
+			echo "PASS: $t (NPT_X86_NO_AVX2)"
+		else
+			echo "FAIL: $t (NPT_X86_NO_AVX2)"; tail -n 5 "build-gcc/$t.noavx2.out"; rc=1
+		fi
+	done
+	return $rc
+}
+extra "engine tests, NPT_X86_NO_AVX2 (build-gcc)" portable test_api test_region test_nomem \
+	test_random test_invariants test_inject test_log test_concurrent
 # test_concurrent (one writer, two readers) under ThreadSanitizer.
 extra "tsan test_concurrent" scripts/tsan.sh
 extra "fuzz ${NPT_FUZZ_SECONDS:-60}s" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-60}" \
