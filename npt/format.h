@@ -106,6 +106,14 @@ static inline uint64_t npt_addr_bits(const struct npt_format *f, uint64_t pa)
 	return (pa >> f->addr_shift) & f->addr_mask;
 }
 
+/* The entry at level that points to a table at pa; full_run: that table is
+ * a level-0 one that is one full run (full_bit, above). */
+static inline uint64_t npt_table_pte(const struct npt_format *f, uint64_t pa, unsigned level,
+				     int full_run)
+{
+	return f->table_bits | npt_addr_bits(f, pa) | (level == 1 && full_run ? f->full_bit : 0);
+}
+
 static inline int npt_pte_present(const struct npt_format *f, uint64_t pte)
 {
 	return (pte & f->present_mask) != 0;

@@ -132,13 +132,6 @@ static uint64_t split_frames(const struct npt_format *f, const struct split *s, 
 	return n;
 }
 
-/* A split of a leaf at level 1 is one full run of 4 KiB leaves: its entry
- * carries the format's full_bit (format.h). */
-static uint64_t split_full_bit(const struct npt_format *f, unsigned level)
-{
-	return level == 1 ? f->full_bit : 0;
-}
-
 /* Builds the table that replaces the leaf at level (output address pa,
  * input base); returns its address. Nothing is reachable from the live table
  * until the caller publishes it. */
@@ -157,8 +150,8 @@ static uint64_t split_build(struct lctx *c, const struct split *s, unsigned leve
 		uint64_t pte;
 
 		if (split_child(f, s, cl, cb, cb + esz - 1)) {
-			pte = f->table_bits | npt_addr_bits(f, split_build(c, s, cl, cpa, cb)) |
-			      split_full_bit(f, cl);
+			/* (a split is one full run: full_bit at level 1) */
+			pte = npt_table_pte(f, split_build(c, s, cl, cpa, cb), cl, 1);
 		} else {
 			pte = s->tmpl[cl] | npt_addr_bits(f, cpa);
 			if (s->mark && inside(s, cb, cb + esz - 1) && log_writable(f, pte))
@@ -213,8 +206,7 @@ static int split_leaf(struct lctx *c, struct split *s, uint64_t *slot, unsigned 
 	}
 	tpa = split_build(c, s, level, npt_pte_addr(f, pte) & ~(npt_level_size(level) - 1), base);
 	final = npt_entry_replace(c->t, slot, pte,
-				  f->table_bits | npt_addr_bits(f, tpa) | split_full_bit(f, level), level,
-				  base);
+				  npt_table_pte(f, tpa, level, 1), level, base);
 	/* Bits the hardware manages: A, D, and the write permission of a DBM
 	 * leaf. */
 	hw = f->accessed_bit | f->dirty_bit;

@@ -561,6 +561,7 @@ void npt_query_prepare(struct npt_table *t)
 	const struct npt_format *f = t->fmt;
 	const unsigned root = npt_root_level(t);
 	size_t i;
+	int walkable;
 
 	t->q.tmask = f->present_mask | f->leaf_mask;
 	t->q.tval = f->table_bits & t->q.tmask;
@@ -568,8 +569,10 @@ void npt_query_prepare(struct npt_table *t)
 	t->q.range_add = f->canonical ? 1ull << (f->va_bits - 1) : 0;
 	t->q.range_shift = f->va_bits;
 	t->q.root_level = root;
-	t->q.fast = (t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 &&
-		    !(t->q.tmask & f->addr_mask) && root >= 2 && root <= 4;
+	/* the walkers below: a linear allocator, addresses in place */
+	walkable = (t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 && root >= 2 &&
+		   root <= 4;
+	t->q.fast = walkable && !(t->q.tmask & f->addr_mask);
 	t->q.root = t->root;
 	t->q.off = t->mm.linear_offset;
 	t->q.addr_mask = f->addr_mask;
@@ -584,8 +587,7 @@ void npt_query_prepare(struct npt_table *t)
 	t->q.root_flip = f->canonical && t->root_entries >= 2 ? t->root_entries / 2 : 0;
 	t->q.walk = query_pa_general;
 	t->q.batch = NULL;
-	if (!((t->mm.flags & NPT_MM_LINEAR) && !f->addr_shift && f->va_bits < 64 && root >= 2 &&
-	      root <= 4))
+	if (!walkable)
 		return;
 	t->q.walk = root == 2 ? query_pa_g2 : root == 3 ? query_pa_g3 : query_pa_g4;
 	t->q.batch = root == 2 ? qb_g2 : root == 3 ? qb_g3 : qb_g4;

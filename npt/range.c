@@ -49,11 +49,6 @@ struct op {
 	uint64_t flush_first, flush_last;
 };
 
-static inline void publish(uint64_t *slot, uint64_t pte)
-{
-	__atomic_store_n(slot, pte, __ATOMIC_RELEASE);
-}
-
 /* Entries at level changed over [first, last] (flags: NPT_FLUSH_TABLE when a
  * table entry changed). Nothing in a table no walker has seen yet needs it:
  * the entry that publishes the table is noted instead. */
@@ -109,18 +104,6 @@ static int cache_fill(struct op *o, uint64_t n)
 		o->cache_tail = pa;
 	}
 	return 0;
-}
-
-static uint64_t table_entry(const struct op *o, uint64_t pa)
-{
-	return o->f->table_bits | npt_addr_bits(o->f, pa);
-}
-
-/* The level-1 entry of a leaf table at pa, with the format's full_bit when
- * that table is one full run (format.h). */
-static uint64_t leaf_table_entry(const struct op *o, uint64_t pa, int full)
-{
-	return table_entry(o, pa) | (full ? o->f->full_bit : 0);
 }
 
 /* The split of a huge leaf at `level` into leaves one level down: same
@@ -323,18 +306,17 @@ static int op_new_child(struct op *o, unsigned level, uint64_t *slot, uint64_t e
 	err = op_level(o, level - 1, child, NULL, ebase, !v->split);
 	o->building--;
 	assert(!err);
-	entry = table_entry(o, pa);
-	if (level == 1)
-		/* A split leaves holes only where it unmaps; a new table is
-		 * full where the map covers all of it. */
-		entry = leaf_table_entry(o, pa, v->split ? o->kind != OP_UNMAP
-					 : o->first <= ebase && ebase + npt_level_size(1) - 1 <= o->last);
+	/* A split leaves holes only where it unmaps; a new table is a full
+	 * run where the map covers all of it. */
+	entry = npt_table_pte(o->f, pa, level,
+			      v->split ? o->kind != OP_UNMAP
+				       : o->first <= ebase && ebase + npt_level_size(level) - 1 <= o->last);
 	if (v->split && !o->building)
 		/* A huge leaf becomes a table: a block-size change, with
 		 * break-before-make where the format needs it. */
 		npt_entry_replace(o->t, slot, *slot, entry, level, ebase);
 	else
-		publish(slot, entry);
+		npt_pte_publish(slot, entry);
 	return err;
 }
 
@@ -388,7 +370,7 @@ static int map_empty(struct op *o, unsigned level, uint64_t *tbl, uint64_t base,
 					npt_run_fill(npt_virt(o->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
 						 npt_addr_bits(f, ebase + delta + (uint64_t)k * esz),
 						 NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
-					publish(&tbl[flo + k], leaf_table_entry(o, pa, 1));
+					npt_pte_publish(&tbl[flo + k], npt_table_pte(f, pa, 1, 1));
 				}
 				i = fhi;
 				continue;
@@ -517,7 +499,7 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 				continue;
 			}
 			if (o->apply && o->kind == OP_UNMAP && full && !keep) {
-				publish(&tbl[i], 0);
+				npt_pte_publish(&tbl[i], 0);
 				npt_free_subtree(t, level - 1, cpa);
 				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 				continue;
@@ -533,7 +515,7 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 				return err;
 			if (o->apply && o->kind == OP_UNMAP && !keep && table_empty(f, child)) {
 				/* Walk caches may hold the table entry: a table run. */
-				publish(&tbl[i], 0);
+				npt_pte_publish(&tbl[i], 0);
 				npt_frame_free(t, cpa);
 				note_flush(o, ebase, elast, level, NPT_FLUSH_TABLE);
 			} else if (o->apply && level == 1) {

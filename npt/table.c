@@ -77,7 +77,7 @@ int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size)
 static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
 {
 	const struct npt_format *f = t->fmt;
-	uint64_t entry = f->table_bits | npt_addr_bits(f, pa);
+	uint64_t entry = npt_table_pte(f, pa, 1, 0);
 
 	if (pa & ((uint64_t)count * NPT_PAGE_SIZE - 1))
 		return 0;
