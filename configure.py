@@ -4,16 +4,28 @@
 Run it from the top of the source tree:
 
     python3 configure.py [--cc CC] [--mode debug|release|asan]
+                         [--target x86_64|aarch64|riscv64|loongarch64]
+                         [--freestanding] [--simd auto|off] [--cflags FLAGS]
                          [--builddir DIR] [--prefix DIR] [-o FILE]
 
 Sources are found by glob, so a new file only needs a re-run (ninja re-runs
 this script itself when configure.py or a source folder changes).
+
+Three kinds of build tree:
+  - the host's own (default): library, tests, vmm, guests, bench, fuzz;
+  - a cross one (--target aarch64 or riscv64): the library and the engine
+    tests, built with clang-19 and run under qemu-user;
+  - a freestanding one (--freestanding, any target): libnpt.a built as a
+    kernel builds its code, plus tests/fs, the engine's model-based test
+    linked with no libc at all, run under qemu-user.
 """
 
 import argparse
 import glob
 import os
+import platform
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -23,13 +35,48 @@ MODES = {
     'asan': '-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer '
             '-fno-sanitize-recover=all',
 }
-CFLAGS = '-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Inpt -fPIC'
+CFLAGS = '-std=c11 -Wall -Wextra -Werror -Inpt'
 CHECK_FALLBACK = '-lcheck -lsubunit -lm -lrt -lpthread'
+CROSS_CC = 'clang-19'
+CROSS_LD = 'ld.lld-19'
+
+# Per target: the clang triples for Linux user space and for bare metal, the
+# qemu-user binary that runs it when it is not the host, and the code
+# generation a kernel uses (HACKING.md, "Targets"): no red zone and no
+# SSE/AVX on x86, no FP/SIMD registers on aarch64, medany with no F/D/V on
+# riscv64, soft-float on loongarch64. `novec` is what --simd off adds in a
+# user-space build: no vector or FP instruction, same calling convention.
+TARGETS = {
+    'x86_64': dict(linux='x86_64-linux-gnu', none='x86_64-unknown-none-elf',
+                   qemu=None, kernel='-mno-red-zone -mgeneral-regs-only',
+                   novec='-mgeneral-regs-only'),
+    'aarch64': dict(linux='aarch64-linux-gnu', none='aarch64-unknown-none-elf',
+                    qemu='qemu-aarch64', kernel='-mgeneral-regs-only',
+                    novec='-mgeneral-regs-only'),
+    'riscv64': dict(linux='riscv64-linux-gnu', none='riscv64-unknown-elf',
+                    qemu='qemu-riscv64',
+                    kernel='-march=rv64imac -mabi=lp64 -mcmodel=medany '
+                           '-mno-relax',
+                    novec='-march=rv64gc'),
+    'loongarch64': dict(linux=None, none='loongarch64-unknown-none',
+                        qemu='qemu-loongarch64', kernel='-msoft-float',
+                        novec='-msoft-float'),
+}
+FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
+                '-fno-pic')
 # Folders whose contents decide what gets built: adding or removing a file in
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
-SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'tests/fuzz', 'vmm', 'guest',
-               'guest/x86', 'guest/aarch64', 'guest/riscv']
+SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
+               'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
+# Tests a cross tree builds: everything but those needing the host's
+# emulators, KVM or the build tree itself.
+HOST_ONLY_TESTS = ['tests/test_qemu.c']
+
+
+def host_target():
+    m = platform.machine()
+    return {'amd64': 'x86_64', 'arm64': 'aarch64'}.get(m, m)
 
 
 def files(pattern):
@@ -44,9 +91,12 @@ def obj(path):
     return '$builddir/obj/' + os.path.splitext(path)[0] + '.o'
 
 
-def pkg_config(*args):
+def pkg_config(*args, libdir=None):
+    env = dict(os.environ)
+    if libdir:
+        env['PKG_CONFIG_LIBDIR'] = libdir
     try:
-        out = subprocess.run(['pkg-config'] + list(args), check=True,
+        out = subprocess.run(['pkg-config'] + list(args), check=True, env=env,
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -94,41 +144,73 @@ def as_list(x):
 def write_rules(n):
     n.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
            'CC $out', depfile='$out.d', deps='gcc')
-    n.rule('ar', 'rm -f $out && ar crs $out $in', 'AR $out')
+    n.rule('ar', 'rm -f $out && $ar crs $out $in', 'AR $out')
     n.rule('solink', '$cc -shared $cflags -o $out $in $libs', 'SO $out')
-    n.rule('link', '$cc $cflags -o $out $in $libs', 'LINK $out')
+    n.rule('link', '$cc $cflags $ldflags -o $out $in $libs', 'LINK $out')
     n.rule('pc', "sed -e 's|@prefix@|$prefix|g' $in > $out", 'GEN $out')
     n.rule('configure', '$configure', 'CONFIGURE $out', generator='1',
            pool='console')
 
 
-def write_library(n):
-    """npt/*.c + arch/*.c -> libnpt.a, libnpt.so, npt.pc."""
+def write_library(n, shared):
+    """npt/*.c + arch/*.c -> libnpt.a (and libnpt.so, npt.pc)."""
     objs = []
     for src in files('npt/*.c') + files('arch/*.c'):
-        objs += n.build(obj(src), 'cc', src)
+        objs += n.build(obj(src), 'cc', src, cflags='$cflags $libcflags')
     n.line()
-    lib = n.build('$builddir/libnpt.a', 'ar', objs)
-    so = n.build('$builddir/libnpt.so', 'solink', objs)
-    pc = n.build('$builddir/npt.pc', 'pc', 'npt.pc.in')
+    out = n.build('$builddir/libnpt.a', 'ar', objs)
+    if shared:
+        out += n.build('$builddir/libnpt.so', 'solink', objs)
+        out += n.build('$builddir/npt.pc', 'pc', 'npt.pc.in')
     n.line()
-    return lib + so + pc
+    return out
 
 
-def write_tests(n, check_cflags, check_libs):
-    """tests/test_*.c -> $builddir/tests/test_*; tests/test_*.sh run as is."""
+def write_tests(n, check_cflags, check_libs, host):
+    """tests/test_*.c -> $builddir/tests/test_*; tests/test_*.sh run as is
+    (host trees only)."""
     tcflags = '$cflags -Itests/lib ' + check_cflags
     helpers = []
     for src in files('tests/lib/*.c'):
         helpers += n.build(obj(src), 'cc', src, cflags=tcflags)
     programs = []
     for src in files('tests/test_*.c'):
+        if not host and src in HOST_ONLY_TESTS:
+            continue
         o = n.build(obj(src), 'cc', src, cflags=tcflags)
         programs += n.build('$builddir/tests/' + stem(src), 'link',
                             o + helpers + ['$builddir/libnpt.a'],
                             libs='$libs ' + check_libs)
     n.line()
-    return programs, files('tests/test_*.sh')
+    return programs, files('tests/test_*.sh') if host else []
+
+
+def write_fs_tests(n):
+    """tests/fs: a C library of its own (startup, raw system calls, stdio,
+    malloc, a libcheck work-alike) and the engine tests linked against it and
+    the freestanding libnpt.a, with no other library at all."""
+    fcflags = '$cflags -Itests/fs/include -Itests/lib -DNPT_FS_HARNESS'
+    rt = []
+    for src in files('tests/fs/*.c'):
+        rt += n.build(obj(src), 'cc', src, cflags=fcflags)
+    helpers = []
+    for src in ['tests/lib/testmm.c', 'tests/lib/model.c', 'tests/lib/tutil.c',
+                'tests/lib/invariants.c']:
+        helpers += n.build(obj(src), 'cc', src, cflags=fcflags)
+    programs = []
+    for name in FS_TESTS:
+        src = 'tests/%s.c' % name
+        o = n.build(obj(src), 'cc', src, cflags=fcflags)
+        programs += n.build('$builddir/tests/' + name, 'ldfs',
+                            o + helpers + rt + ['$builddir/libnpt.a'])
+    n.line()
+    return programs
+
+
+# The engine tests the no-libc harness runs (tests/fs); its libcheck
+# work-alike runs them in one process, stopping at the first failure.
+FS_TESTS = ['test_random', 'test_api', 'test_region', 'test_nomem',
+            'test_badinput', 'test_inject']
 
 
 def write_bench(n, mode):
@@ -200,7 +282,6 @@ def write_guest_qemu(n):
     bare-metal probe stubs tests/test_qemu runs under QEMU, assembled with
     clang --target=... and linked with ld.lld (guest/<arch>/stub.ld). Without
     clang or ld.lld nothing is built and the test skips."""
-    import shutil
     targets = {'aarch64': 'aarch64-none-elf',
                'riscv': 'riscv64-unknown-elf -march=rv64imac -mabi=lp64 -mno-relax'}
     if not (shutil.which('clang') and shutil.which('ld.lld')):
@@ -237,7 +318,7 @@ def write_fuzz(n):
     n.var('fuzzcc', 'clang')
     n.var('fuzzflags', '-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g '
           '-fno-omit-frame-pointer -fsanitize=address,undefined '
-          '-fno-sanitize-recover=all -Inpt -Itests/lib')
+          '-fno-sanitize-recover=all -Inpt -Itests/lib -DNPT_SIMD=1')
     n.rule('fuzzcc', '$fuzzcc -MMD -MF $out.d $fuzzflags $san -c $in -o $out',
            'FUZZCC $out', depfile='$out.d', deps='gcc')
     n.rule('fuzzlink', '$fuzzcc $fuzzflags -fsanitize=fuzzer -o $out $in -lpthread',
@@ -267,12 +348,52 @@ def write_install(n):
     n.line()
 
 
+def check_flags(args, tgt):
+    """libcheck for the tree's target: pkg-config on the host, Debian
+    multiarch for aarch64, the copy scripts/cross-check.sh builds from
+    Debian's source package for riscv64 (Debian 12 has no riscv64 port)."""
+    if args.target == host_target():
+        c, l = pkg_config('--cflags', 'check'), pkg_config('--libs', 'check')
+        return (c, l) if c is not None and l is not None else ('', CHECK_FALLBACK)
+    libdir = '/usr/lib/%s/pkgconfig' % tgt['linux']
+    c = pkg_config('--cflags', 'check', libdir=libdir)
+    l = pkg_config('--static', '--libs', 'check', libdir=libdir)
+    if c is not None and l is not None:
+        return c, l
+    prefix = args.check_prefix or 'build-deps/check-%s' % args.target
+    return '-I%s/include' % prefix, '-L%s/lib -lcheck -lm -lrt -lpthread' % prefix
+
+
 def generate(args, argv):
-    cflags = MODES[args.mode]
-    check_cflags = pkg_config('--cflags', 'check')
-    check_libs = pkg_config('--libs', 'check')
-    if check_cflags is None or check_libs is None:
-        check_cflags, check_libs = '', CHECK_FALLBACK
+    tgt = TARGETS[args.target]
+    host = args.target == host_target() and not args.freestanding
+    cross = not host and not args.freestanding
+    if cross and not tgt['linux']:
+        sys.exit('configure.py: no Linux user space for %s here; use --freestanding'
+                 % args.target)
+    simd = args.simd or ('off' if args.freestanding else 'auto')
+    cc = args.cc
+    ldflags = ''
+    if cc is None:
+        if host:
+            cc = 'cc'
+        else:
+            triple = tgt['none'] if args.freestanding else tgt['linux']
+            cc = '%s --target=%s' % (CROSS_CC, triple)
+    cflags = CFLAGS + ' ' + MODES[args.mode]
+    # The library's own flags: vector code only when asked for, and the
+    # kernel's code generation in a freestanding tree.
+    libcflags = '-DNPT_SIMD=%d' % (simd == 'auto')
+    if args.freestanding:
+        cflags += ' ' + FREESTANDING + ' ' + tgt['kernel']
+    else:
+        cflags += ' -D_GNU_SOURCE -fPIC'
+        if simd == 'off':
+            libcflags += ' ' + tgt['novec']
+        if cross:
+            ldflags = '-fuse-ld=lld -static'
+    if args.cflags:
+        cflags += ' ' + args.cflags
 
     n = Writer()
     regen = ' '.join(['python3', 'configure.py'] +
@@ -284,24 +405,40 @@ def generate(args, argv):
     n.line('ninja_required_version = 1.10')
     n.var('builddir', args.builddir)
     n.var('prefix', args.prefix)
-    n.var('cc', args.cc)
+    n.var('target', args.target)
+    n.var('cc', cc)
+    n.var('ar', 'ar' if host else 'llvm-ar-19')
     n.var('mode', args.mode)
-    n.var('cflags', CFLAGS + ' ' + cflags)
+    n.var('cflags', cflags)
+    n.var('libcflags', libcflags)
+    n.var('ldflags', ldflags)
     n.var('libs', '')
+    n.var('runner', tgt['qemu'] if tgt['qemu'] and not host else '')
     n.var('configure', regen.replace('$', '$$'))
     n.line()
     write_rules(n)
 
-    lib = write_library(n)
-    programs, scripts = write_tests(n, check_cflags, check_libs)
-    extra = write_vmm_and_guests(n)
-    write_bench(n, args.mode)
-    write_fuzz(n)
-    write_install(n)
+    lib = write_library(n, shared=host)
+    if args.freestanding:
+        ldfs = CROSS_LD + ' -static -nostdlib -e _start'
+        if args.target == 'loongarch64':
+            ldfs += ' -z max-page-size=65536'  # qemu-loongarch64 maps 64K pages
+        n.rule('ldfs', ldfs + ' -o $out $in', 'LD $out')
+        programs, scripts, extra = write_fs_tests(n), [], []
+    else:
+        check_cflags, check_libs = check_flags(args, tgt)
+        programs, scripts = write_tests(n, check_cflags, check_libs, host)
+        extra = []
+    if host:
+        extra = write_vmm_and_guests(n)
+        write_bench(n, args.mode)
+        write_fuzz(n)
+        write_install(n)
 
     n.build('all', 'phony', lib + programs + extra)
     n.line()
-    n.rule('test', 'tests/run.sh $builddir $in', 'TEST', pool='console')
+    n.rule('test', 'NPT_TEST_RUNNER=$runner tests/run.sh $builddir $in',
+           'TEST', pool='console')
     n.build('test', 'test', programs + scripts, order_only=['all'])
     n.line()
     deps = ['configure.py'] + [d for d in SOURCE_DIRS if os.path.isdir(d)]
@@ -313,10 +450,26 @@ def generate(args, argv):
 
 def main():
     p = argparse.ArgumentParser(description='Write build.ninja for npt.')
-    p.add_argument('--cc', default='cc', help='C compiler (default: cc)')
+    p.add_argument('--cc', default=None,
+                   help='C compiler (default: cc for the host, '
+                        'clang-19 --target=... otherwise)')
     p.add_argument('--mode', default='debug', choices=sorted(MODES),
                    help='debug (-O1 -g), release (-O2 -g -DNDEBUG) or asan '
                         '(ASan + UBSan) (default: debug)')
+    p.add_argument('--target', default=host_target(), choices=sorted(TARGETS),
+                   help='architecture to build for (default: this machine)')
+    p.add_argument('--freestanding', action='store_true',
+                   help='build libnpt.a as kernel code: no libc headers, the '
+                        "target's kernel code generation, and tests/fs")
+    p.add_argument('--simd', choices=['auto', 'off'], default=None,
+                   help='vector code in the library: auto (run-time choice, '
+                        'the user-space default) or off (no FP/vector '
+                        'instruction; the freestanding default)')
+    p.add_argument('--cflags', default='',
+                   help='more compiler flags (for example a kernel\'s own)')
+    p.add_argument('--check-prefix', default=None,
+                   help='where libcheck for a cross target is (default: '
+                        'multiarch, else build-deps/check-TARGET)')
     p.add_argument('--builddir', default='build',
                    help='where outputs go (default: build)')
     p.add_argument('--prefix', default='/usr/local',

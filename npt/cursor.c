@@ -4,8 +4,6 @@
  * order and the visits are exactly npt_walk's; the recursion becomes an
  * explicit stack of one frame per level, kept in the caller's struct.
  */
-#include <string.h>
-
 #include "internal.h"
 
 struct frame {
@@ -55,7 +53,7 @@ int npt_cursor_init(struct npt_cursor *c, const struct npt_table *t, uint64_t va
 
 	if (!c || !t || (which & ~(NPT_WALK_LEAF | NPT_WALK_TABLE_PRE | NPT_WALK_TABLE_POST)))
 		return NPT_ERR_INVAL;
-	memset(c, 0, sizeof(*c));
+	npt_memset(c, 0, sizeof(*c));
 	s = state(c);
 	err = npt_check_input(t, va, size, &s->first, &s->last);
 	if (err)

@@ -7,8 +7,6 @@
  * runs. Runs arrive in address order from every walker, so merging with the
  * last run is enough to keep one run per stretch of same-level entries.
  */
-#include <string.h>
-
 #include "internal.h"
 
 void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
@@ -40,7 +38,7 @@ void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
 
 void npt_flush_begin(struct npt_table *t)
 {
-	memset(&t->last_flush, 0, sizeof(t->last_flush));
+	npt_memset(&t->last_flush, 0, sizeof(t->last_flush));
 }
 
 /* Input address (reduced to va_bits) of a run's first byte. */
@@ -120,7 +118,7 @@ void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t la
 	t->flush_first = t->flush_last = 0;
 	t->flush_changed = t->flush_overflow = 0;
 	if (overflow || (t->flush_threshold && fl->size > t->flush_threshold)) {
-		memset(fl, 0, sizeof(*fl));
+		npt_memset(fl, 0, sizeof(*fl));
 		fl->kind = NPT_FLUSH_ALL;
 	}
 	if (t->flush_hook)
@@ -151,7 +149,7 @@ uint64_t npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsign
 {
 	struct npt_flush fl;
 
-	memset(&fl, 0, sizeof(fl));
+	npt_memset(&fl, 0, sizeof(fl));
 	fl.kind = NPT_FLUSH_RANGE;
 	fl.va = npt_ia_to_va(t, first);
 	fl.size = npt_level_size(level);

@@ -2,12 +2,15 @@
  * Format lookup and the raw-entry helpers: everything here reads only the
  * format data in arch/.
  */
-#include <pthread.h>
-#include <string.h>
-
 #include "internal.h"
+#include "../arch/arch.h"
 
-#define MAX_FORMATS 64
+static int str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
 
 const struct npt_format *npt_format_by_name(const char *name)
 {
@@ -16,26 +19,16 @@ const struct npt_format *npt_format_by_name(const char *name)
 	if (!name)
 		return NULL;
 	for (i = 0; npt_formats[i]; i++)
-		if (!strcmp(npt_formats[i]->name, name))
+		if (str_eq(npt_formats[i]->name, name))
 			return npt_formats[i];
 	return NULL;
 }
 
-static const char *names[MAX_FORMATS + 1];
-static pthread_once_t names_once = PTHREAD_ONCE_INIT;
-
-static void names_init(void)
-{
-	unsigned i;
-
-	for (i = 0; npt_formats[i] && i < MAX_FORMATS; i++)
-		names[i] = npt_formats[i]->name;
-}
-
+/* arch/formats.c keeps the names beside the list, as constant data: no
+ * lock and no first-use initialisation. */
 const char *const *npt_format_names(void)
 {
-	pthread_once(&names_once, names_init);
-	return names;
+	return npt_format_name_list;
 }
 
 int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
@@ -44,7 +37,7 @@ int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
 
 	if (!f || !info)
 		return NPT_ERR_INVAL;
-	memset(info, 0, sizeof(*info));
+	npt_memset(info, 0, sizeof(*info));
 	info->name = f->name;
 	info->description = f->description;
 	info->levels = f->levels;
@@ -69,18 +62,13 @@ int npt_format_info(const struct npt_format *f, struct npt_format_info *info)
 	return 0;
 }
 
-static int leaf_level_ok(const struct npt_format *f, unsigned level)
-{
-	return level < f->levels && (f->leaf_levels >> level & 1);
-}
-
 int npt_encode_leaf(const struct npt_format *f, unsigned level, uint64_t pa,
 		    unsigned flags, uint64_t *pte)
 {
 	uint64_t bits;
 	int err;
 
-	if (!f || !pte || !leaf_level_ok(f, level))
+	if (!f || !pte || !npt_arch_leaf_level(f, level))
 		return NPT_ERR_INVAL;
 	if (pa & ((1ull << npt_level_shift(level)) - 1))
 		return NPT_ERR_ALIGN;

@@ -30,7 +30,9 @@ static inline unsigned npt_level_shift(unsigned level)
 }
 
 struct npt_format {
-	const char *name;
+	/* An array, not a pointer: arch/formats.c lists the names as address
+	 * constants, so npt_format_names() needs no initialisation at run time. */
+	char name[24];
 	const char *description;
 	uint8_t levels;      /* root is level levels-1 */
 	uint8_t va_bits;     /* input width; root entries = 2^(va_bits - shift(root)) */
@@ -78,9 +80,11 @@ struct npt_format {
 	uint64_t full_bit;
 };
 
-/* Every format, in the order npt_format_names() lists them. arch/formats.c
- * owns the list; each arch/ file exports its formats by name. */
+/* Every format, in the order npt_format_names() lists them, and their
+ * names (both NULL-terminated). arch/formats.c owns the list; each arch/ file
+ * exports its formats by name. */
 extern const struct npt_format *const npt_formats[];
+extern const char *const npt_format_name_list[];
 
 /* The root's entry count follows from the input width alone: more than 512
  * means concatenated (AArch64) or x4 (RISC-V) root frames. */

@@ -8,8 +8,6 @@
  * read-modify-write, so a bit the hardware sets while the harvest runs is
  * either reported now or left set for the next harvest, never lost.
  */
-#include <string.h>
-
 #include "internal.h"
 
 struct harvest {
@@ -170,7 +168,7 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
 
 	if (!t || !bitmap)
 		return NPT_ERR_INVAL;
-	memset(&h, 0, sizeof(h));
+	npt_memset(&h, 0, sizeof(h));
 	h.t = t;
 	h.f = t->fmt;
 	h.bitmap = bitmap;
@@ -199,7 +197,7 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
 			return NPT_ERR_HUGE;
 	}
 
-	memset(bitmap, 0, (size_t)((size / NPT_PAGE_SIZE + 63) / 64) * sizeof(*bitmap));
+	npt_memset(bitmap, 0, (size_t)((size / NPT_PAGE_SIZE + 63) / 64) * sizeof(*bitmap));
 	if (!h.peek)
 		npt_flush_begin(t);
 	harvest_level(&h, npt_root_level(t), t->root, 0);

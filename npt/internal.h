@@ -6,6 +6,28 @@
 
 #include "format.h"
 
+/* All npt needs from outside the compiler: memset and memcpy (npt.h). The
+ * builtins let the compiler inline small fixed sizes; anything else becomes a
+ * call to the kernel's or libc's memset / memcpy. */
+#define npt_memset __builtin_memset
+#define npt_memcpy __builtin_memcpy
+
+#define NPT_STR_(x) #x
+#define NPT_STR(x) NPT_STR_(x)
+#define NPT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NPT_LIKELY(x) __builtin_expect(!!(x), 1)
+
+struct npt_table;
+/* An internal check failed: the engine's own state is wrong, and going on
+ * could corrupt a table a CPU walks. Calls mm->panic (if set), then traps;
+ * never returns. On in every build mode (NDEBUG changes nothing). */
+__attribute__((noreturn, cold)) void npt_panic(const struct npt_table *t, const char *msg);
+#define NPT_CHECK(t, cond)                                                                 \
+	do {                                                                               \
+		if (NPT_UNLIKELY(!(cond)))                                                 \
+			npt_panic((t), __FILE__ ":" NPT_STR(__LINE__) ": check failed: " #cond); \
+	} while (0)
+
 /* Concatenated AArch64 stage-2 roots go up to 16 frames. */
 #define NPT_ROOT_MAX_FRAMES 16u
 #define NPT_ROOT_MAX_ENTRIES (NPT_ROOT_MAX_FRAMES * NPT_ENTRIES)
@@ -37,6 +59,8 @@ struct npt_table {
 	void (*free_hook)(void *arg, uint64_t pa);
 	void *free_arg;
 	int tearing_down; /* npt_free: frames go straight back to mm->free */
+	int handle_frame;  /* the handle lives in a frame npt_new took from mm */
+	uint64_t handle_pa;
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
 	struct npt_qfacts {

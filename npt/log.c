@@ -16,8 +16,6 @@
  * counts frames, the frames are allocated, and an apply pass that cannot
  * fail builds every new table completely before one store publishes it.
  */
-#include <string.h>
-
 #include "internal.h"
 
 /* A leaf the caller mapped writable, in whatever state npt or the hardware
@@ -274,7 +272,7 @@ static int log_run(struct lctx *c)
 
 static int log_init(struct lctx *c, struct npt_table *t, uint64_t va, uint64_t size)
 {
-	memset(c, 0, sizeof(*c));
+	npt_memset(c, 0, sizeof(*c));
 	if (!t)
 		return NPT_ERR_INVAL;
 	c->t = t;
@@ -344,7 +342,7 @@ static int start_leaf(struct lctx *c, uint64_t *slot, unsigned level, uint64_t p
 		}
 		return 0;
 	}
-	memset(&s, 0, sizeof(s));
+	npt_memset(&s, 0, sizeof(s));
 	s.first = c->first;
 	s.last = c->last;
 	s.eager = c->eager;
@@ -412,7 +410,7 @@ int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *b
 		return NPT_ERR_SHARED;
 	if (marked_partial(&c, c.first, 1) || marked_partial(&c, c.last, 1))
 		return NPT_ERR_HUGE;
-	memset(bitmap, 0, (size_t)((size / NPT_PAGE_SIZE + 63) / 64) * sizeof(*bitmap));
+	npt_memset(bitmap, 0, (size_t)((size / NPT_PAGE_SIZE + 63) / 64) * sizeof(*bitmap));
 	c.bitmap = bitmap;
 	c.leaf = harvest_leaf;
 	c.apply = 1;
@@ -493,7 +491,7 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 		 * leaf still marked, then give the page its write permission
 		 * back in the new table (never a page size and a permission in
 		 * one store: SDM vol. 3A §4.10.4.2). */
-		memset(&s, 0, sizeof(s));
+		npt_memset(&s, 0, sizeof(s));
 		s.first = page;
 		s.last = page + NPT_PAGE_SIZE - 1;
 		err = split_leaf(&c, &s, slot, level, pte, base);

@@ -13,6 +13,10 @@
  *    (levels - 1).
  *  - Every call returns 0 or a negative NPT_ERR_*; a call that fails changes
  *    nothing and keeps no frame.
+ *  - The library is freestanding: it needs no libc, no threads and no
+ *    allocator of its own, only two symbols from its surroundings, memset and
+ *    memcpy (a kernel provides them; user space gets them from libc). Its
+ *    memory comes from struct npt_mm, or from the caller (npt_init).
  */
 #ifndef NPT_NPT_H
 #define NPT_NPT_H
@@ -75,6 +79,13 @@ struct npt_mm {
 	void (*free_contig)(void *ctx, uint64_t pa, unsigned count);
 	unsigned flags;          /* NPT_MM_* */
 	uintptr_t linear_offset; /* with NPT_MM_LINEAR */
+	/* Optional: called when one of npt's internal checks fails (a state the
+	 * engine guarantees cannot happen, such as an apply pass running out of
+	 * the frames its plan counted). Such a table can no longer be trusted;
+	 * a kernel stops here. msg names the check. If panic returns, or is
+	 * absent, npt executes a trap instruction (__builtin_trap). The checks
+	 * are on in every build, NDEBUG or not. */
+	void (*panic)(void *ctx, const char *msg);
 };
 
 /* ---- formats ------------------------------------------------------------- */
@@ -113,18 +124,34 @@ int npt_decode(const struct npt_format *fmt, unsigned level, uint64_t pte,
 /* ---- tables -------------------------------------------------------------- */
 struct npt_table;
 
+/* npt_new allocates the root and, for the handle itself, one more frame from
+ * mm (not a table frame: npt_table_frames does not count it). */
 struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err);
+/* The same on caller storage: mem must hold npt_table_size() bytes (at most
+ * NPT_TABLE_SIZE) aligned to NPT_TABLE_ALIGN, for example
+ *     static _Alignas(NPT_TABLE_ALIGN) unsigned char store[NPT_TABLE_SIZE];
+ * and stay put until npt_free (which then gives back the table's frames and
+ * leaves mem to the caller). Returns mem as the table, or NULL with *err:
+ * NPT_ERR_INVAL also for a NULL, too small or misaligned mem. */
+#define NPT_TABLE_SIZE 4096u
+#define NPT_TABLE_ALIGN 64u
+size_t npt_table_size(void);
+struct npt_table *npt_init(void *mem, size_t size, const struct npt_format *fmt,
+			   const struct npt_mm *mm, int *err);
 void npt_free(struct npt_table *t);            /* every frame back, root included */
-/* Let go of the handle without reading a single entry or handing a frame
- * back to mm: for a table whose frames can no longer be trusted (a guest
- * was given its own page tables and wrote them; npt_free would follow
+/* Let go of the handle without reading a single entry or handing a table
+ * frame back to mm: for a table whose frames can no longer be trusted (a
+ * guest was given its own page tables and wrote them; npt_free would follow
  * whatever pointers it finds there) or whose frames the caller reclaims
- * wholesale (it drops the whole pool). Every frame the table owned stays
- * allocated as far as mm knows. NULL does nothing. */
+ * wholesale (it drops the whole pool). Every table frame stays allocated as
+ * far as mm knows; only the handle's own frame (npt_new) goes back. NULL
+ * does nothing. */
 void npt_abandon(struct npt_table *t);
 uint64_t npt_root(const struct npt_table *t);  /* physical address of the root */
 const struct npt_format *npt_table_format(const struct npt_table *t);
-uint64_t npt_table_frames(const struct npt_table *t); /* frames owned now, root included */
+/* Table frames the table holds from mm now, root included (not the handle's
+ * own frame from npt_new). */
+uint64_t npt_table_frames(const struct npt_table *t);
 
 /* Single entries. page_size must be a leaf size of the format. A call on an
  * address inside a huge leaf acts on the whole leaf only when va is its base;

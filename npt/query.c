@@ -145,8 +145,6 @@ other:
 	return 0;
 }
 
-#define NPT_LIKELY(x) __builtin_expect(!!(x), 1)
-#define NPT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* query_pa's leaf above level 0: exactly query_general's result for it. */
 static __attribute__((noinline, cold)) int query_pa_huge(const struct npt_table *t, uint64_t va,

@@ -15,9 +15,6 @@
  * New subtrees are built completely before the entry that points to them is
  * written, so a concurrent reader never sees a half-built table.
  */
-#include <assert.h>
-#include <string.h>
-
 #include "runs.h"
 
 enum op_kind { OP_MAP, OP_UNMAP, OP_PROTECT, OP_REMAP };
@@ -74,7 +71,7 @@ static uint64_t cache_take(struct op *o)
 {
 	uint64_t pa = o->cache & ~1ull;
 
-	assert(o->cache);
+	NPT_CHECK(o->t, o->cache);
 	o->cache = *(uint64_t *)npt_virt(o->t, pa);
 	return pa;
 }
@@ -305,7 +302,7 @@ static int op_new_child(struct op *o, unsigned level, uint64_t *slot, uint64_t e
 	o->building++;
 	err = op_level(o, level - 1, child, NULL, ebase, !v->split);
 	o->building--;
-	assert(!err);
+	NPT_CHECK(o->t, !err);
 	/* A split leaves holes only where it unmaps; a new table is a full
 	 * run where the map covers all of it. */
 	entry = npt_table_pte(o->f, pa, level,
@@ -395,8 +392,8 @@ static int op_level(struct op *o, unsigned level, uint64_t *tbl, const struct vt
 	npt_slice(t, level, base, o->first, o->last, &lo, &hi);
 	if (fresh) {
 		/* Only entries outside the range need zeroing: the range is written. */
-		memset(tbl, 0, lo * sizeof(*tbl));
-		memset(&tbl[hi + 1], 0, (NPT_ENTRIES - hi - 1) * sizeof(*tbl));
+		npt_memset(tbl, 0, lo * sizeof(*tbl));
+		npt_memset(&tbl[hi + 1], 0, (NPT_ENTRIES - hi - 1) * sizeof(*tbl));
 	}
 	if (level == 0)
 		return op_leaves(o, tbl, v, base, lo, hi, fresh);
@@ -548,7 +545,7 @@ static int op_run(struct op *o)
 		return err;
 	o->apply = 1;
 	err = op_level(o, root, t->root, NULL, 0, 0);
-	assert(!err && !o->cache);
+	NPT_CHECK(t, !err && !o->cache);
 	npt_flush_end(t, o->changed, o->flush_first, o->flush_last);
 	return err;
 }

@@ -13,7 +13,16 @@
  */
 #include "runs.h"
 
-#if defined(__GNUC__)
+/* Vector code is a build choice (configure.py --simd): NPT_SIMD=1 (auto, the
+ * user-space default) compiles the vector kernels below, and on x86-64 the
+ * AVX2 ones picked at run time; without it (off, the freestanding default)
+ * every loop is plain scalar C, and the build's flags keep the compiler from
+ * vectorising on its own (HACKING.md, "Targets"). */
+#ifndef NPT_SIMD
+#define NPT_SIMD 0
+#endif
+
+#if NPT_SIMD && defined(__GNUC__)
 #define NPT_VEC 1
 typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8), may_alias));
 #define V2(x) ((v2u64){ (x), (x) })
@@ -185,10 +194,12 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 #define NPT_TSAN 1
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(NPT_TSAN)
+#if NPT_SIMD && defined(__x86_64__) && defined(__GNUC__) && !defined(NPT_TSAN)
 #include <cpuid.h>
 #include <immintrin.h>
-#include <stdlib.h>
+#if __STDC_HOSTED__
+#include <stdlib.h> /* getenv: NPT_X86_NO_AVX2, a user-space debugging aid */
+#endif
 #define NPT_X86_WIDE 1
 /* Each kernel starts a cache line, so its loop sits the same way whatever
  * is linked before it: one 16-byte shift of the code made protect_region
@@ -199,8 +210,9 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 
 /* 1 if AVX2 code runs here: CPUID.01H:ECX.OSXSAVE[27] and AVX[28], XCR0
  * saving XMM and YMM state (bits 2:1), CPUID.(EAX=07H,ECX=0):EBX.AVX2[5]
- * (SDM vol. 1 §14.3 "Detection of Intel AVX Instructions"). NPT_X86_NO_AVX2
- * in the environment says no: the tests run the portable kernels with it. */
+ * (SDM vol. 1 §14.3 "Detection of Intel AVX Instructions"). In user space
+ * NPT_X86_NO_AVX2 in the environment says no: the tests run the portable
+ * kernels with it. */
 static int x86_wide(void)
 {
 	static int known; /* 0: not asked yet, 1: no, 2: yes */
@@ -215,7 +227,10 @@ static int x86_wide(void)
 			ok = (xlo & 6) == 6;
 		}
 		ok = ok && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 5 & 1);
-		k = ok && !getenv("NPT_X86_NO_AVX2") ? 2 : 1;
+#if __STDC_HOSTED__
+		ok = ok && !getenv("NPT_X86_NO_AVX2");
+#endif
+		k = ok ? 2 : 1;
 		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
 	}
 	return k == 2;

@@ -1,11 +1,19 @@
 /*
- * A table's life: creation, frames in and out, teardown, argument checks
- * shared by every call, and the TLB record.
+ * A table's life: creation, frames in and out, teardown, and the argument
+ * checks shared by every call.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "internal.h"
+
+_Static_assert(sizeof(struct npt_table) <= NPT_TABLE_SIZE, "NPT_TABLE_SIZE too small");
+_Static_assert(NPT_TABLE_SIZE <= NPT_PAGE_SIZE, "npt_new keeps the handle in one frame");
+_Static_assert(_Alignof(struct npt_table) <= NPT_TABLE_ALIGN, "NPT_TABLE_ALIGN too small");
+
+void npt_panic(const struct npt_table *t, const char *msg)
+{
+	if (t && t->mm.panic)
+		t->mm.panic(t->mm.ctx, msg);
+	__builtin_trap();
+}
 
 const char *npt_strerror(int err)
 {
@@ -74,9 +82,16 @@ int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size)
 
 /* A frame the allocator hands out must be one a table entry can point at;
  * anything else is the mm's bug, refused before it can corrupt a table. */
-static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
+static void *mm_virt(const struct npt_mm *mm, uint64_t pa)
 {
-	const struct npt_format *f = t->fmt;
+	if (mm->flags & NPT_MM_LINEAR)
+		return (void *)(uintptr_t)(pa + mm->linear_offset);
+	return mm->phys_to_virt(mm->ctx, pa);
+}
+
+static int usable(const struct npt_format *f, const struct npt_mm *mm, uint64_t pa,
+		  unsigned count)
+{
 	uint64_t entry = npt_table_pte(f, pa, 1, 0);
 
 	if (pa & ((uint64_t)count * NPT_PAGE_SIZE - 1))
@@ -85,7 +100,12 @@ static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
 		return 0;
 	if (npt_pte_addr(f, entry) != pa || !npt_pte_present(f, entry))
 		return 0;
-	return npt_virt(t, pa) != NULL;
+	return mm_virt(mm, pa) != NULL;
+}
+
+static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
+{
+	return usable(t->fmt, &t->mm, pa, count);
 }
 
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
@@ -178,50 +198,127 @@ void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
 	npt_frame_free(t, table_pa);
 }
 
-struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err)
+size_t npt_table_size(void)
 {
-	struct npt_table *t;
-	int e = NPT_ERR_INVAL;
+	return sizeof(struct npt_table);
+}
 
-	if (!fmt || !mm || !mm->alloc || !mm->free || !mm->phys_to_virt)
-		goto fail;
-	t = calloc(1, sizeof(*t));
-	if (!t) {
-		e = NPT_ERR_NOMEM;
-		goto fail;
+/* The root, before anything else (so a pool's first frame becomes it). */
+static int root_alloc(const struct npt_format *fmt, const struct npt_mm *mm, uint64_t *pa)
+{
+	unsigned n = npt_fmt_root_frames(fmt);
+
+	if (n == 1) {
+		if (mm->alloc(mm->ctx, pa))
+			return NPT_ERR_NOMEM;
+		if (!usable(fmt, mm, *pa, 1)) {
+			mm->free(mm->ctx, *pa);
+			return NPT_ERR_INVAL;
+		}
+		return 0;
 	}
+	if (!mm->alloc_contig || !mm->free_contig)
+		return NPT_ERR_INVAL; /* the format's root needs contiguous frames */
+	if (mm->alloc_contig(mm->ctx, n, pa))
+		return NPT_ERR_NOMEM;
+	if (!usable(fmt, mm, *pa, n)) {
+		mm->free_contig(mm->ctx, *pa, n);
+		return NPT_ERR_INVAL;
+	}
+	return 0;
+}
+
+static void root_release(const struct npt_format *fmt, const struct npt_mm *mm, uint64_t pa)
+{
+	unsigned n = npt_fmt_root_frames(fmt);
+
+	if (n == 1)
+		mm->free(mm->ctx, pa);
+	else
+		mm->free_contig(mm->ctx, pa, n);
+}
+
+/* A table on storage t around the root at root_pa. */
+static void table_setup(struct npt_table *t, const struct npt_format *fmt,
+			const struct npt_mm *mm, uint64_t root_pa)
+{
+	npt_memset(t, 0, sizeof(*t));
 	t->fmt = fmt;
 	t->mm = *mm;
 	t->root_entries = npt_fmt_root_entries(fmt);
 	t->root_frames = npt_fmt_root_frames(fmt);
 	t->ia_mask = fmt->va_bits >= 64 ? ~0ull : (1ull << fmt->va_bits) - 1;
-	if (t->root_frames == 1) {
-		e = npt_frame_alloc(t, &t->root_pa);
-	} else if (!mm->alloc_contig || !mm->free_contig) {
-		e = NPT_ERR_INVAL; /* the format's root needs contiguous frames */
-	} else if (mm->alloc_contig(mm->ctx, t->root_frames, &t->root_pa)) {
-		e = NPT_ERR_NOMEM;
-	} else if (!frame_usable(t, t->root_pa, t->root_frames)) {
-		mm->free_contig(mm->ctx, t->root_pa, t->root_frames);
-		e = NPT_ERR_INVAL;
-	} else {
-		t->frames = t->root_frames;
-		e = 0;
-	}
-	if (e) {
-		free(t);
-		goto fail;
-	}
-	t->root = npt_virt(t, t->root_pa);
-	memset(t->root, 0, (size_t)t->root_frames * NPT_PAGE_SIZE);
+	t->root_pa = root_pa;
+	t->frames = t->root_frames;
+	t->root = npt_virt(t, root_pa);
+	npt_memset(t->root, 0, (size_t)t->root_frames * NPT_PAGE_SIZE);
 	npt_query_prepare(t);
-	if (err)
-		*err = 0;
-	return t;
-fail:
+}
+
+static int mm_ok(const struct npt_format *fmt, const struct npt_mm *mm)
+{
+	return fmt && mm && mm->alloc && mm->free && mm->phys_to_virt;
+}
+
+struct npt_table *npt_init(void *mem, size_t size, const struct npt_format *fmt,
+			   const struct npt_mm *mm, int *err)
+{
+	uint64_t root_pa;
+	int e = NPT_ERR_INVAL;
+
+	if (mm_ok(fmt, mm) && mem && size >= sizeof(struct npt_table) &&
+	    !((uintptr_t)mem & (NPT_TABLE_ALIGN - 1)))
+		e = root_alloc(fmt, mm, &root_pa);
+	if (!e)
+		table_setup(mem, fmt, mm, root_pa);
 	if (err)
 		*err = e;
-	return NULL;
+	return e ? NULL : mem;
+}
+
+/* The handle in a frame of its own, taken from mm after the root: it need
+ * not be one a table entry can point at, only one npt can reach. */
+struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err)
+{
+	struct npt_table *t = NULL;
+	uint64_t root_pa, pa;
+	int e = NPT_ERR_INVAL;
+
+	if (mm_ok(fmt, mm))
+		e = root_alloc(fmt, mm, &root_pa);
+	if (e)
+		goto out;
+	e = NPT_ERR_NOMEM;
+	if (!mm->alloc(mm->ctx, &pa)) {
+		t = mm_virt(mm, pa);
+		e = NPT_ERR_INVAL;
+		if (t && !((uintptr_t)t & (NPT_TABLE_ALIGN - 1)))
+			e = 0;
+		else
+			mm->free(mm->ctx, pa);
+	}
+	if (e) {
+		root_release(fmt, mm, root_pa);
+		t = NULL;
+		goto out;
+	}
+	table_setup(t, fmt, mm, root_pa);
+	t->handle_frame = 1;
+	t->handle_pa = pa;
+out:
+	if (err)
+		*err = e;
+	return t;
+}
+
+/* Gives back the handle's own frame, if it has one; t is gone afterwards. */
+static void handle_release(struct npt_table *t)
+{
+	if (t->handle_frame) {
+		struct npt_mm mm = t->mm;
+
+		mm.free(mm.ctx, t->handle_pa);
+	}
 }
 
 void npt_free(struct npt_table *t)
@@ -240,16 +337,14 @@ void npt_free(struct npt_table *t)
 			continue;
 		npt_free_subtree(t, root - 1, npt_pte_addr(f, pte));
 	}
-	if (t->root_frames == 1)
-		t->mm.free(t->mm.ctx, t->root_pa);
-	else
-		t->mm.free_contig(t->mm.ctx, t->root_pa, t->root_frames);
-	free(t);
+	root_release(f, &t->mm, t->root_pa);
+	handle_release(t);
 }
 
 void npt_abandon(struct npt_table *t)
 {
-	free(t); /* the handle only: no entry read, no frame back to mm */
+	if (t)
+		handle_release(t); /* the handle only: no entry read, no table frame back */
 }
 
 uint64_t npt_root(const struct npt_table *t)

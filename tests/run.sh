@@ -8,7 +8,8 @@
 # tests/test_*.sh script. Scripts get BUILDDIR as their first argument (and in
 # $NPT_BUILDDIR). Each test's output goes to BUILDDIR/tests/NAME.log and is
 # printed when the test fails. A test running longer than $NPT_TEST_TIMEOUT
-# seconds (default 600) fails.
+# seconds (default 600) fails. Programs run under $NPT_TEST_RUNNER when it is
+# set (qemu-aarch64 ... for a cross or freestanding build tree).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 builddir=${1:?usage: tests/run.sh BUILDDIR [TEST...]}
@@ -30,7 +31,7 @@ for t in "$@"; do
 	log="$builddir/tests/$name.log"
 	case $t in
 	*.sh) timeout "$timeout" bash "$t" "$builddir" >"$log" 2>&1 ;;
-	*) timeout "$timeout" "$t" >"$log" 2>&1 ;;
+	*) timeout "$timeout" ${NPT_TEST_RUNNER:-} "$t" >"$log" 2>&1 ;;
 	esac
 	rc=$?
 	last=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)

@@ -110,7 +110,7 @@ START_TEST(t_nomem_new)
 	ck_assert_uint_eq(testmm_live(&c.mm), 0);
 	ck_assert_uint_eq(testmm_injected(&c.mm), 1);
 	t = fctx_new(&c);
-	ck_assert_uint_eq(testmm_live(&c.mm), c.info.root_frames);
+	ck_assert_uint_eq(testmm_live(&c.mm), c.info.root_frames + HANDLE_FRAMES);
 	npt_free(t);
 	fctx_fini(&c);
 }
@@ -323,8 +323,8 @@ START_TEST(t_nomem_exhausted)
 		fctx_fini(&c);
 		return;
 	}
-	/* the root, one path of tables, and one frame more */
-	fctx_repool(&c, 0x40000000ull, c.info.root_frames + c.root_level + 1);
+	/* the handle, the root, one path of tables, and one frame more */
+	fctx_repool(&c, 0x40000000ull, HANDLE_FRAMES + c.info.root_frames + c.root_level + 1);
 	t = fctx_new(&c);
 	va = fctx_area(&c, lsize(2), 4 * lsize(2));
 	EXPECT_OK(&c, npt_map(t, va, 0, PG, c.rw));
@@ -332,7 +332,7 @@ START_TEST(t_nomem_exhausted)
 	EXPECT_FAIL(&c, t, npt_map(t, va + lsize(2), 0, PG, c.rw), NPT_ERR_NOMEM);
 	EXPECT_FAIL(&c, t, npt_map_region(t, va + lsize(2) - PG, 0, 2 * PG, c.rw, 0),
 		    NPT_ERR_NOMEM);
-	ck_assert_uint_eq(testmm_live(&c.mm), c.info.root_frames + c.root_level);
+	ck_assert_uint_eq(testmm_live(&c.mm), HANDLE_FRAMES + c.info.root_frames + c.root_level);
 	EXPECT_OK(&c, npt_map(t, va + PG, 0, PG, c.rw));    /* needs none */
 	EXPECT_OK(&c, npt_map(t, va + lsize(1), 0, PG, c.rw)); /* takes the last */
 	EXPECT_FAIL(&c, t, npt_map(t, va + 2 * lsize(1), 0, PG, c.rw), NPT_ERR_NOMEM);

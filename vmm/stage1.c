@@ -103,7 +103,9 @@ int s1_init(struct vm *vm)
 		fprintf(stderr, "vmm: npt has no x86_64 format\n");
 		return -1;
 	}
-	vm->s1 = npt_new(fmt, &vm->s1pool.mm, &err);
+	/* The handle in host memory, not in the pool: the pool is guest RAM,
+	 * which a guest may overwrite (hostile) */
+	vm->s1 = npt_init(vm->s1store, sizeof(vm->s1store), fmt, &vm->s1pool.mm, &err);
 	if (!vm->s1)
 		return fail(vm, "npt_new (stage 1)", err);
 	npt_set_flush_hook(vm->s1, flush_hook, vm, FLUSH_ALL_THRESHOLD);

@@ -200,6 +200,7 @@ struct vm {
 	/* stage 1: the guest's tables, in guest RAM */
 	struct pool s1pool;
 	struct npt_table *s1;
+	_Alignas(NPT_TABLE_ALIGN) unsigned char s1store[NPT_TABLE_SIZE]; /* s1's handle */
 	struct npt_flush pending; /* TLB work the guest does before its next probe */
 
 	/* RAM frames for the scenarios: offsets in [sys_end, mem) */

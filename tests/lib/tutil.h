@@ -78,6 +78,9 @@ void fctx_fini(struct fctx *c);
 /* Replaces the (empty) pool by one of frames frames at base_pa. */
 void fctx_repool(struct fctx *c, uint64_t base_pa, size_t frames);
 /* npt_new on the context's pool; fails the test on error. */
+/* The frame npt_new takes from mm for the handle itself (npt.h): in a
+ * pool's live count beside the table's npt_table_frames(). */
+#define HANDLE_FRAMES 1u
 struct npt_table *fctx_new(struct fctx *c);
 
 /* The flags npt_query must report for a fresh map with `flags`. A format may
