@@ -1,10 +1,25 @@
 #!/bin/sh
-# Installs everything npt needs to build and test, on Debian 12 as root.
-# Does nothing when every package is already installed.
+# Installs everything npt needs to build and test, on Debian 12 as root:
+# the host toolchain and libcheck; clang-19, lld-19 and qemu-user for the
+# cross and freestanding builds (aarch64, riscv64, loongarch64); arm64
+# multiarch libcheck; the riscv64 cross libc, and libcheck for riscv64
+# built from Debian's source package (scripts/cross-check.sh); QEMU and
+# Bochs system emulators. Does nothing when everything is there.
 set -eu
+cd "$(dirname "$0")/.."
 pkgs="gcc clang lld ninja-build pkg-config check python3 linux-libc-dev
-binutils make valgrind qemu-system-arm qemu-system-misc"
+binutils make valgrind qemu-system-arm qemu-system-misc qemu-system-x86
+bochs bochsbios bochs-term clang-19 lld-19 llvm-19 qemu-user dpkg-dev
+gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
+check:arm64 libc6-dev:arm64 libsubunit-dev:arm64"
 
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	$sudo dpkg --add-architecture arm64
+	$sudo apt-get update
+fi
 missing=
 for p in $pkgs; do
 	case $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) in
@@ -12,15 +27,12 @@ for p in $pkgs; do
 	*) missing="$missing $p" ;;
 	esac
 done
-if [ -z "$missing" ]; then
-	echo "install-deps: everything is installed"
-	exit 0
+if [ -n "$missing" ]; then
+	echo "install-deps: installing$missing"
+	$sudo apt-get update
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y --no-install-recommends $missing
+else
+	echo "install-deps: every package is installed"
 fi
-
-sudo=
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "install-deps: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update
-# shellcheck disable=SC2086
-$sudo apt-get install -y --no-install-recommends $missing
+scripts/cross-check.sh

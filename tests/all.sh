@@ -1,7 +1,10 @@
 #!/bin/bash
 # Every test: the suite built with gcc and with clang (debug), then with
-# ASan+UBSan (clang), the gcc build's engine tests on the portable kernels
-# (NPT_X86_NO_AVX2) and under valgrind,
+# ASan+UBSan (clang); the engine suites cross-built for aarch64 and riscv64
+# and run under qemu-user; the freestanding check of all four targets
+# (tests/freestanding.sh: no libc, no FP/vector code, the engine tests
+# linked with no libc, loongarch64 included); the gcc build's engine tests
+# on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
 # differential libFuzzer target for $NPT_FUZZ_SECONDS (default 60) seconds,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
@@ -11,13 +14,13 @@ cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 bad=()
 
-# run NAME CC MODE: configure build-NAME and run `ninja test` there.
+# run NAME CONFIGURE-ARGS...: configure build-NAME and run `ninja test` there.
 run() {
-	local name=$1 cc=$2 mode=$3 dir=build-$1
-	echo "=== $name: --cc $cc --mode $mode"
+	local name=$1 dir=build-$1
+	shift
+	echo "=== $name: $*"
 	mkdir -p "$dir"
-	if ! python3 configure.py --cc "$cc" --mode "$mode" --builddir "$dir" \
-		-o "$dir/build.ninja"; then
+	if ! python3 configure.py "$@" --builddir "$dir" -o "$dir/build.ninja"; then
 		failed=$((failed + 1)); bad+=("$name (configure)"); return
 	fi
 	ninja -f "$dir/build.ninja" test 2>&1 | tee "$dir/test.out"
@@ -34,9 +37,13 @@ run() {
 	[ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || bad+=("$name")
 }
 
-run gcc gcc debug
-run clang clang debug
-CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan clang asan
+run gcc --cc gcc --mode debug
+run clang --cc clang --mode debug
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan --cc clang --mode asan
+# The engine suites on other CPUs (clang-19, qemu-user; libcheck from arm64
+# multiarch, and for riscv64 built by scripts/cross-check.sh).
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run aarch64 --target aarch64
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run riscv64 --target riscv64
 
 # extra NAME CMD...: one more check, counted as one test.
 extra() {
@@ -68,6 +75,7 @@ portable() {
 }
 extra "engine tests, NPT_X86_NO_AVX2 (build-gcc)" portable test_api test_region test_nomem \
 	test_random test_invariants test_inject test_log test_concurrent
+extra "freestanding x86_64 aarch64 riscv64 loongarch64" tests/freestanding.sh
 # test_concurrent (one writer, two readers) under ThreadSanitizer.
 extra "tsan test_concurrent" scripts/tsan.sh
 extra "fuzz ${NPT_FUZZ_SECONDS:-60}s" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-60}" \

@@ -169,7 +169,7 @@ START_TEST(t_skip)
 	struct npt_table *t, *src;
 	struct npt_cursor cur;
 	struct seq w = { 0 };
-	unsigned skip_level, n;
+	unsigned skip_level, n, want;
 	size_t i, j;
 	int r;
 
@@ -210,6 +210,11 @@ START_TEST(t_skip)
 		ck_assert_int_eq(r, 0);
 		ck_assert_msg(i == w.n, "[%s] skip level %u: ended at %zu of %zu", c.name, skip_level,
 			      i, w.n);
+		/* every subtree at that level was skipped (none nests in another) */
+		for (j = 0, want = 0; j < w.n; j++)
+			want += w.v[j].kind == NPT_WALK_TABLE_PRE && w.v[j].level == skip_level;
+		ck_assert_msg(n == want, "[%s] skip level %u: %u subtrees skipped of %u", c.name,
+			      skip_level, n, want);
 	}
 	free(w.v);
 	npt_free(t);
