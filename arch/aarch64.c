@@ -67,9 +67,9 @@
 #include "arch.h"
 
 /* D8.3.1: descriptor type, bits 1:0. */
-#define ARM_VALID      (1ull << 0)  /* valid */
-#define ARM_TABLE_PAGE (1ull << 1)  /* 1: table (levels 0-2) / page (level 3); 0: block */
-#define ARM_ADDR       0x0000fffffffff000ull /* output address bits 47:12 (48-bit OA) */
+#define ARM_VALID      NPT_ARM_VALID /* valid */
+#define ARM_TABLE_PAGE NPT_ARM_TABLE_PAGE /* 1: table (levels 0-2) / page (level 3); 0: block */
+#define ARM_ADDR       NPT_ARM_ADDR  /* output address bits 47:12 (48-bit OA) */
 
 /* D8.3.2: stage-1 lower and upper attributes. */
 #define ARM_ATTRIDX_SHIFT 2             /* AttrIndx[2:0], bits 4:2 -> MAIR_ELx.Attr<n> */

@@ -8,6 +8,21 @@
 
 #include "format.h"
 
+/* The entry bits a walk tests -- presence, leaf, address -- of the formats
+ * npt/query_fast.c compiles walks for; the arch files build their formats
+ * from the same definitions. */
+/* Intel SDM vol. 3A Tables 4-14..4-20, AMD APM vol. 2 §5.3.3 / §5.4.1 */
+#define NPT_X86_P    (1ull << 0)  /* P: present */
+#define NPT_X86_PS   (1ull << 7)  /* PS: page size, leaf at levels 1, 2; PAT in a 4 KiB PTE */
+#define NPT_X86_ADDR 0x000ffffffffff000ull /* address bits 51:12 (M-1:12, M <= 52) */
+/* Intel SDM vol. 3C §29.3.2, the EPT entry-format tables */
+#define NPT_EPT_RWX  0x7ull        /* read, write, execute: present iff any is set */
+#define NPT_EPT_LEAF (1ull << 7)   /* maps a page (levels 1, 2); ignored in a 4 KiB PTE */
+/* Arm ARM D8.3.1: descriptor type, bits 1:0; output address bits 47:12 */
+#define NPT_ARM_VALID      (1ull << 0)
+#define NPT_ARM_TABLE_PAGE (1ull << 1) /* 1: table (levels 0-2) / page (level 3); 0: block */
+#define NPT_ARM_ADDR       0x0000fffffffff000ull
+
 /* arch/x86.c: x86-64 stage 1 (Intel SDM vol. 3A §4.5) and AMD nested paging
  * (AMD APM vol. 2 §15.25). */
 extern const struct npt_format npt_fmt_x86_64;

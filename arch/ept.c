@@ -42,16 +42,16 @@
 #define EPT_R        (1ull << 0) /* read access */
 #define EPT_W        (1ull << 1) /* write access */
 #define EPT_X        (1ull << 2) /* (supervisor-mode) execute access */
-#define EPT_RWX      (EPT_R | EPT_W | EPT_X)
+#define EPT_RWX      NPT_EPT_RWX
 #define EPT_MT_SHIFT 3           /* bits 5:3: EPT memory type (leaves) */
 #define EPT_MT_MASK  (7ull << EPT_MT_SHIFT)
 #define EPT_MT_UC    0ull        /* §29.3.7.2, memory type encodings as in the PAT */
 #define EPT_MT_WB    6ull
 #define EPT_IPAT     (1ull << 6) /* ignore PAT memory type (leaves) */
-#define EPT_LEAF     (1ull << 7) /* maps a page (levels 1, 2); ignored in a 4 KiB PTE */
+#define EPT_LEAF     NPT_EPT_LEAF /* maps a page (levels 1, 2); ignored in a 4 KiB PTE */
 #define EPT_A        (1ull << 8) /* accessed (EPTP bit 6) */
 #define EPT_D        (1ull << 9) /* dirty (leaves, EPTP bit 6) */
-#define EPT_ADDR     0x000ffffffffff000ull /* address bits 51:12 (N-1:12) */
+#define EPT_ADDR     NPT_X86_ADDR /* address bits 51:12 (N-1:12) */
 #define EPT_SW_LOG   (1ull << 11) /* ignored in every EPT leaf (§29.3.2 tables): npt_log_start's mark */
 /* Bits 63:52 are ignored in an EPT entry that references a table (§29.3.2,
  * the PML5E/PML4E/PDPTE/PDE-referencing-a-table formats): bit 52 is npt's

@@ -41,14 +41,14 @@
 #include "arch.h"
 
 /* SDM vol. 3A Tables 4-14..4-20; APM vol. 2 §5.3.3 / §5.4.1 (same layout). */
-#define X86_P    (1ull << 0)  /* P: present */
+#define X86_P    NPT_X86_P    /* P: present */
 #define X86_RW   (1ull << 1)  /* R/W: writes allowed */
 #define X86_US   (1ull << 2)  /* U/S: user-mode accesses allowed */
 #define X86_PWT  (1ull << 3)  /* PWT: page-level write-through (PAT index bit 0) */
 #define X86_PCD  (1ull << 4)  /* PCD: page-level cache disable (PAT index bit 1) */
 #define X86_A    (1ull << 5)  /* A: accessed */
 #define X86_D    (1ull << 6)  /* D: dirty (leaves only) */
-#define X86_PS   (1ull << 7)  /* PS: page size, leaf at levels 1, 2; PAT in a 4 KiB PTE */
+#define X86_PS   NPT_X86_PS   /* PS: page size, leaf at levels 1, 2; PAT in a 4 KiB PTE */
 #define X86_G    (1ull << 8)  /* G: global (leaves only) */
 #define X86_NX   (1ull << 63) /* XD / NX: execute disable (EFER.NXE = 1) */
 /* Bits 11:9 are ignored in every leaf (SDM Tables 4-16, 4-18, 4-20; "AVL",
@@ -60,7 +60,7 @@
  * "the leaf table below is one
  * full run" hint (format.h, full_bit). */
 #define X86_FULL (1ull << 52)
-#define X86_ADDR 0x000ffffffffff000ull /* address bits 51:12 (M-1:12, M <= 52) */
+#define X86_ADDR NPT_X86_ADDR /* address bits 51:12 (M-1:12, M <= 52) */
 
 #define X86_TABLE (X86_P | X86_RW | X86_US)
 

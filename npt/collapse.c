@@ -8,13 +8,7 @@
  * call. Collapsing only frees frames, so the call needs no plan: once the
  * input is checked nothing can fail.
  */
-#include "internal.h"
-
-struct collapse {
-	struct npt_table *t;
-	const struct npt_format *f;
-	uint64_t first, last;
-};
+#include "walk.h"
 
 /* Accessed/dirty bits of all entries of a table, ORed. */
 static uint64_t table_ad(const struct npt_format *f, const uint64_t *tbl)
@@ -33,9 +27,8 @@ static uint64_t table_ad(const struct npt_format *f, const uint64_t *tbl)
  * contiguous from an address aligned to the new leaf's size, every other bit
  * equal. Accessed/dirty state may differ: the new leaf takes the OR (on Arm
  * DBM leaves the write permission is that state: dirty if any was). */
-static uint64_t merged_leaf(const struct collapse *c, unsigned level, const uint64_t *tbl)
+static uint64_t merged_leaf(const struct npt_format *f, unsigned level, const uint64_t *tbl)
 {
-	const struct npt_format *f = c->f;
 	const unsigned cl = level - 1;
 	const uint64_t csz = npt_level_size(cl);
 	const uint64_t c0 = __atomic_load_n(&tbl[0], __ATOMIC_RELAXED);
@@ -73,66 +66,76 @@ static uint64_t merged_leaf(const struct collapse *c, unsigned level, const uint
 	return merged;
 }
 
-static void collapse_level(struct collapse *c, unsigned level, uint64_t *tbl, uint64_t base)
+/* The table c visits becomes one leaf, if it qualifies: whole in the range,
+ * a leaf size of the format, merged_leaf() says yes. */
+static void collapse_entry(struct npt_walk *w, struct npt_ctx *c)
 {
-	struct npt_table *t = c->t;
-	const struct npt_format *f = c->f;
-	const uint64_t esz = npt_level_size(level);
-	unsigned i, lo, hi;
+	struct npt_table *t = w->t;
+	const struct npt_format *f = w->f;
+	const uint64_t cpa = npt_pte_addr(f, c->old);
+	uint64_t *child = npt_virt(t, cpa);
+	uint64_t leaf;
 
-	npt_slice(t, level, base, c->first, c->last, &lo, &hi);
-	for (i = lo; i <= hi; i++) {
-		const uint64_t ebase = base + (uint64_t)i * esz, elast = ebase + esz - 1;
-		uint64_t pte = npt_pte_get(&tbl[i]), cpa, leaf;
-		uint64_t *child;
+	if (!c->full || !(f->leaf_levels >> c->level & 1))
+		return;
+	leaf = merged_leaf(f, c->level, child);
+	if (!leaf)
+		return;
+	if (npt_needs_bbm(t, c->level, c->old, leaf)) {
+		/* After the break no walker reaches the old leaves: their
+		 * accessed/dirty state is final. */
+		npt_bbm_break(t, c->slot, c->old, c->level, c->base);
+		leaf |= table_ad(f, child);
+		npt_pte_publish(c->slot, leaf);
+	} else {
+		uint64_t late;
 
-		if (!npt_pte_present(f, pte) || npt_pte_leaf(f, level, pte))
-			continue;
-		cpa = npt_pte_addr(f, pte);
-		child = npt_virt(t, cpa);
-		if (level > 1)
-			collapse_level(c, level - 1, child, ebase);
-		if (ebase < c->first || elast > c->last || !(f->leaf_levels >> level & 1))
-			continue;
-		leaf = merged_leaf(c, level, child);
-		if (!leaf)
-			continue;
-		if (npt_needs_bbm(t, level, pte, leaf)) {
-			/* After the break no walker reaches the old leaves: their
-			 * accessed/dirty state is final. */
-			npt_bbm_break(t, &tbl[i], pte, level, ebase);
-			leaf |= table_ad(f, child);
-			npt_pte_publish(&tbl[i], leaf);
-		} else {
-			uint64_t late;
-
-			npt_entry_replace(t, &tbl[i], pte, leaf, level, ebase);
-			/* A walker that cached the table may still set A/D in the
-			 * old leaves until the flush: take what it set so far. */
-			late = table_ad(f, child) & ~leaf;
-			if (late)
-				npt_pte_update(&tbl[i], 0, late);
-		}
-		npt_frame_free(t, cpa);
+		npt_entry_replace(t, c->slot, c->old, leaf, c->level, c->base);
+		/* A walker that cached the table may still set A/D in the old
+		 * leaves until the flush: take what it set so far. */
+		late = table_ad(f, child) & ~leaf;
+		if (late)
+			npt_pte_update(c->slot, 0, late);
 	}
+	npt_frame_free(t, cpa);
 }
+
+/* Bottom-up: a level-1 entry's leaf table is merged without walking it;
+ * above, the table's children are collapsed first (NPT_V_POST). */
+static NPT_ALWAYS_INLINE int collapse_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	if (kind == NPT_V_PRE) {
+		if (c->level == 1) {
+			collapse_entry(w, c);
+			c->skip = 1;
+		}
+		return 0;
+	}
+	collapse_entry(w, c);
+	return 0;
+}
+
+static const struct npt_walk_ops collapse_ops = {
+	.which = NPT_V_PRE | NPT_V_POST,
+	.visit = collapse_visit,
+};
+NPT_WALKER(collapse_walk, &collapse_ops)
 
 int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size)
 {
-	struct collapse c;
+	struct npt_walk w = { t, NULL, 0, 0, 1 };
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	c.t = t;
-	c.f = t->fmt;
-	err = npt_check_input(t, va, size, &c.first, &c.last);
+	w.f = t->fmt;
+	err = npt_check_input(t, va, size, &w.first, &w.last);
 	if (err)
 		return err;
-	if (npt_range_shared(t, c.first, c.last))
+	if (npt_range_shared(t, w.first, w.last))
 		return NPT_ERR_SHARED;
 	npt_flush_begin(t);
-	collapse_level(&c, npt_root_level(t), t->root, 0);
+	npt_walk_root(&w, collapse_walk);
 	npt_flush_end(t, 0, 0, 0);
 	return 0;
 }

@@ -1,20 +1,11 @@
 /*
  * Cursors: npt_walk turned inside out, for loops that want to hold the
- * iteration themselves (Linux's TDP MMU iterator does this for KVM). The
- * order and the visits are exactly npt_walk's; the recursion becomes an
- * explicit stack of one frame per level, kept in the caller's struct.
+ * iteration themselves (Linux's TDP MMU iterator, tdp_iter.c, does this for
+ * KVM). The visits and their order are npt_walk's; the walker's recursion
+ * becomes the explicit frames of walk.h (step down into a table, step side
+ * to the next entry, step up at a table's end), kept in the caller's struct.
  */
-#include "internal.h"
-
-struct frame {
-	const uint64_t *tbl;
-	uint64_t base;     /* input address of entry 0 */
-	unsigned i, hi;    /* next entry to look at, last one in range */
-	unsigned level;
-	int shared;
-	int post;          /* returning from entry i's subtree: its TABLE_POST is due */
-	struct npt_visit entry; /* the table entry whose subtree is open below this frame */
-};
+#include "walk.h"
 
 struct cursor {
 	const struct npt_table *t;
@@ -22,7 +13,9 @@ struct cursor {
 	unsigned which;
 	unsigned depth;    /* frames in use */
 	int just_pushed;   /* the last visit was a TABLE_PRE whose frame is on top */
-	struct frame st[NPT_MAX_LEVELS];
+	struct npt_frame st[NPT_MAX_LEVELS];
+	struct npt_visit entry[NPT_MAX_LEVELS]; /* the table entry above frame k + 1 */
+	int post[NPT_MAX_LEVELS]; /* frame k: entry i's subtree done, its TABLE_POST due */
 };
 
 _Static_assert(sizeof(struct cursor) <= sizeof(((struct npt_cursor *)0)->priv_),
@@ -33,16 +26,18 @@ static struct cursor *state(struct npt_cursor *c)
 	return (struct cursor *)(void *)c->priv_;
 }
 
-static void push(struct cursor *s, unsigned level, const uint64_t *tbl, uint64_t base, int shared)
+static void step_down(struct cursor *s, unsigned level, const uint64_t *tbl, uint64_t base,
+		      int shared)
 {
-	struct frame *f = &s->st[s->depth++];
+	s->post[s->depth] = 0;
+	npt_frame_down(&s->st[s->depth++], s->t, level, tbl, base, shared, s->first, s->last);
+}
 
-	f->tbl = tbl;
-	f->base = base;
-	f->level = level;
-	f->shared = shared;
-	f->post = 0;
-	npt_slice(s->t, level, base, s->first, s->last, &f->i, &f->hi);
+/* The frame above gets its entry's TABLE_POST next. */
+static void step_up(struct cursor *s)
+{
+	if (--s->depth)
+		s->post[s->depth - 1] = 1;
 }
 
 int npt_cursor_init(struct npt_cursor *c, const struct npt_table *t, uint64_t va, uint64_t size,
@@ -60,7 +55,7 @@ int npt_cursor_init(struct npt_cursor *c, const struct npt_table *t, uint64_t va
 		return err;
 	s->t = t;
 	s->which = which;
-	push(s, npt_root_level(t), t->root, 0, 0);
+	step_down(s, npt_root_level(t), t->root, 0, 0);
 	return 0;
 }
 
@@ -73,53 +68,44 @@ int npt_cursor_next(struct npt_cursor *c)
 	s = state(c);
 	s->just_pushed = 0;
 	while (s->depth) {
-		struct frame *f = &s->st[s->depth - 1];
-		const struct npt_format *fmt;
-		uint64_t pte, esz, ebase;
-		struct npt_visit *v = &c->v;
+		const unsigned k = s->depth - 1;
+		struct npt_frame *fr = &s->st[k];
+		const struct npt_format *f = s->t->fmt;
+		struct npt_ctx e;
 
-		if (f->post) {
-			f->post = 0;
-			f->i++;
+		if (s->post[k]) { /* step side, after the TABLE_POST of entry i */
+			s->post[k] = 0;
+			fr->i++;
 			if (s->which & NPT_WALK_TABLE_POST) {
-				*v = f->entry;
-				v->kind = NPT_WALK_TABLE_POST;
+				c->v = s->entry[k];
+				c->v.kind = NPT_WALK_TABLE_POST;
 				return 1;
 			}
 			continue;
 		}
-		if (f->i > f->hi) {
-			if (--s->depth)
-				s->st[s->depth - 1].post = 1;
+		if (fr->i > fr->hi) {
+			step_up(s);
 			continue;
 		}
-		fmt = s->t->fmt;
-		pte = npt_pte_get(&f->tbl[f->i]);
-		if (!npt_pte_present(fmt, pte)) {
-			f->i++;
+		e.old = npt_pte_get(&fr->tbl[fr->i]);
+		if (!npt_pte_present(f, e.old)) {
+			fr->i++;
 			continue;
 		}
-		esz = npt_level_size(f->level);
-		ebase = f->base + (uint64_t)f->i * esz;
-		v->level = f->level;
-		v->va = npt_ia_to_va(s->t, ebase);
-		v->size = esz;
-		v->pte = pte;
-		v->shared = f->shared || npt_is_shared(s->t, f->level, f->i);
-		if (npt_pte_leaf(fmt, f->level, pte)) {
-			f->i++;
+		e.level = fr->level;
+		e.base = fr->base + (uint64_t)fr->i * npt_level_size(fr->level);
+		e.shared = fr->shared || npt_is_shared(s->t, fr->level, fr->i);
+		npt_fill_visit(s->t, &e, &c->v);
+		if (npt_pte_leaf(f, fr->level, e.old)) {
+			fr->i++;
 			if (!(s->which & NPT_WALK_LEAF))
 				continue;
-			v->kind = NPT_WALK_LEAF;
-			v->pa = npt_pte_addr(fmt, pte) & ~(esz - 1);
-			v->flags = fmt->decode(fmt, f->level, pte);
+			c->v.flags = f->decode(f, fr->level, e.old);
 			return 1;
 		}
-		v->kind = NPT_WALK_TABLE_PRE;
-		v->pa = npt_pte_addr(fmt, pte);
-		v->flags = 0;
-		f->entry = *v;
-		push(s, f->level - 1, npt_virt(s->t, v->pa), ebase, v->shared);
+		c->v.kind = NPT_WALK_TABLE_PRE;
+		s->entry[k] = c->v;
+		step_down(s, fr->level - 1, npt_virt(s->t, c->v.pa), e.base, e.shared);
 		if (s->which & NPT_WALK_TABLE_PRE) {
 			s->just_pushed = 1;
 			return 1;

@@ -28,17 +28,30 @@ void npt_set_bbm_hook(struct npt_table *t, void (*hook)(void *arg, const struct 
 	t->bbm_arg = arg;
 }
 
+/* Only the runs in use are kept: the rest of the record reads as zero. */
 void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
 {
-	static const struct npt_flush none;
+	if (!out)
+		return;
+	npt_memset(out, 0, sizeof(*out));
+	if (t) {
+		const struct npt_flush *fl = &t->last_flush;
 
-	if (out)
-		*out = t ? t->last_flush : none;
+		out->kind = fl->kind;
+		out->va = fl->va;
+		out->size = fl->size;
+		out->nranges = fl->nranges;
+		npt_memcpy(out->ranges, fl->ranges, fl->nranges * sizeof(fl->ranges[0]));
+	}
 }
 
+/* A new record: the runs past nranges are never read. */
 void npt_flush_begin(struct npt_table *t)
 {
-	npt_memset(&t->last_flush, 0, sizeof(t->last_flush));
+	t->last_flush.kind = NPT_FLUSH_NONE;
+	t->last_flush.va = 0;
+	t->last_flush.size = 0;
+	t->last_flush.nranges = 0;
 }
 
 /* Input address (reduced to va_bits) of a run's first byte. */
@@ -118,7 +131,8 @@ void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t la
 	t->flush_first = t->flush_last = 0;
 	t->flush_changed = t->flush_overflow = 0;
 	if (overflow || (t->flush_threshold && fl->size > t->flush_threshold)) {
-		npt_memset(fl, 0, sizeof(*fl));
+		fl->va = fl->size = 0;
+		fl->nranges = 0;
 		fl->kind = NPT_FLUSH_ALL;
 	}
 	if (t->flush_hook)

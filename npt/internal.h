@@ -177,17 +177,38 @@ static inline uint64_t npt_pte_update(uint64_t *slot, uint64_t clear, uint64_t s
 	return old;
 }
 
+/* Sets bits [lo, hi] of a bitmap (bit i: bm[i / 64] >> (i % 64) & 1). */
+static inline void npt_bitmap_set(uint64_t *bm, uint64_t lo, uint64_t hi)
+{
+	uint64_t w = lo / 64, wl = hi / 64;
+
+	if (w == wl) {
+		bm[w] |= (~0ull >> (63 - (hi - lo))) << (lo % 64);
+		return;
+	}
+	bm[w++] |= ~0ull << (lo % 64);
+	for (; w < wl; w++)
+		bm[w] = ~0ull;
+	bm[wl] |= ~0ull >> (63 - hi % 64);
+}
+
 /* table.c */
 int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
 		    uint64_t *first, uint64_t *last);
 int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size);
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa);
 void npt_frame_free(struct npt_table *t, uint64_t pa);
+/* walk.c: a table at level and every table below it back to mm (leaf
+ * tables unread); every table of t but the root and shared ones. */
 void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa);
+void npt_free_tables(struct npt_table *t);
 
-/* Frames allocated before an apply pass, linked through their first word. */
+/* Frames allocated before an apply pass, linked through their first word
+ * and taken in the order they were allocated: from an allocator that hands
+ * out ascending frames, the tables of a range then lie in address order,
+ * which the hardware prefetchers follow best. */
 struct npt_prealloc {
-	uint64_t head;
+	uint64_t head, tail;
 };
 int npt_prealloc_fill(struct npt_table *t, struct npt_prealloc *c, uint64_t n);
 uint64_t npt_prealloc_take(struct npt_table *t, struct npt_prealloc *c);
@@ -215,19 +236,11 @@ uint64_t npt_bbm_break(struct npt_table *t, uint64_t *slot, uint64_t old, unsign
 uint64_t npt_entry_replace(struct npt_table *t, uint64_t *slot, uint64_t old, uint64_t new,
 			   unsigned level, uint64_t first);
 
-/* harvest.c: 1 if a present root entry in [first, last] is shared from
+/* share.c: 1 if a present root entry in [first, last] is shared from
  * another table (npt_copy_from): nothing below it may change through t. */
 int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last);
 
 /* query.c: fills t->q (once t->fmt and t->mm are set). */
 void npt_query_prepare(struct npt_table *t);
-
-/* query.c: the leaf (or the empty entry) that translates ia. */
-struct npt_lookup {
-	unsigned level;
-	uint64_t pte;
-	unsigned root_idx;
-};
-int npt_lookup(const struct npt_table *t, uint64_t ia, struct npt_lookup *out);
 
 #endif

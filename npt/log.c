@@ -12,11 +12,12 @@
  * not the 513 of a full split; the other 2 MiB leaves split when written).
  * NPT_LOG_EAGER splits every huge leaf of the range down to 4 KiB up front.
  *
- * Calls that may split run like the range engine: a plan pass checks and
- * counts frames, the frames are allocated, and an apply pass that cannot
- * fail builds every new table completely before one store publishes it.
+ * The calls that may split are a range operation of the walker (op.h,
+ * NPT_OP_LOG): a plan that counts the frames, then an apply pass that cannot
+ * fail, each split built whole before one store publishes it. Harvest and
+ * stop only rewrite leaves: one pass.
  */
-#include "internal.h"
+#include "op.h"
 
 /* A leaf the caller mapped writable, in whatever state npt or the hardware
  * keeps it: write permission on, Arm writable-clean (DBM), or marked. */
@@ -31,433 +32,227 @@ static uint64_t log_mark(const struct npt_format *f, uint64_t pte)
 	return npt_pte_wrprotect(f, pte) | f->sw_log_bit;
 }
 
-/* ---- splitting a huge leaf ------------------------------------------------------ */
-
-struct split {
-	uint64_t first, last; /* input range the split serves */
-	int eager;            /* split every child overlapping the range down to level 0 */
-	int mark;             /* mark the writable leaves inside the range (npt_log_start) */
-	uint64_t snap;        /* the huge leaf as read */
-	uint64_t tmpl[NPT_MAX_LEVELS]; /* leaf bits (no address) of its children, per level */
-};
-
-struct lctx {
-	struct npt_table *t;
-	const struct npt_format *f;
-	uint64_t first, last;
-	int apply;
-	int eager;
-	uint64_t need;
-	struct npt_prealloc cache;
-	uint64_t *bitmap; /* npt_log_harvest */
-	int (*leaf)(struct lctx *c, uint64_t *slot, unsigned level, uint64_t pte, uint64_t ebase);
-};
-
-/* Leaf bits of the children of the huge leaf pte at level: the same
- * translation attributes re-encoded per level, the state npt and the
- * hardware keep in the leaf (accessed/dirty, write permission, DBM, the log
- * mark) carried over as it is. */
-static int split_templates(const struct npt_format *f, unsigned level, uint64_t pte,
-			   struct split *s)
+static uint64_t leaf_last(const struct npt_ctx *c)
 {
-	const uint64_t carry = f->accessed_bit | f->dirty_bit | f->dbm_bit | f->sw_log_bit |
-			       f->w_set | f->w_clear;
-	unsigned flags = f->decode(f, level, pte) & ~(NPT_A | NPT_D);
-	unsigned l;
-	int err;
-
-	s->snap = pte;
-	for (l = 0; l < level; l++) {
-		uint64_t bits;
-
-		if (!(f->leaf_levels >> l & 1)) /* level 0 always allows leaves */
-			continue;
-		err = f->encode(f, l, flags, &bits);
-		if (err)
-			return err;
-		s->tmpl[l] = (bits & ~carry) | (pte & carry);
-	}
-	return 0;
+	return c->base + (npt_level_size(c->level) - 1);
 }
 
-static int overlaps(const struct split *s, uint64_t base, uint64_t last)
+/* ---- npt_log_start, and the splits of a write fault ------------------------
+ * log_mark: npt_log_start marks (and write-protects) every writable leaf
+ * the range covers whole, splitting a writable huge leaf it covers in part
+ * (or, log_eager, any writable huge leaf) one level at a time. Without it
+ * (a write fault on one page) every marked, write-protected huge leaf on the
+ * path to the page is split, its new leaves marked as it was. */
+static NPT_ALWAYS_INLINE int log_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
-	return base <= s->last && last >= s->first;
-}
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
 
-static int inside(const struct split *s, uint64_t base, uint64_t last)
-{
-	return s->first <= base && last <= s->last;
-}
-
-/* Whether the child leaf at level (covering [base, last]) becomes a table. */
-static int split_child(const struct npt_format *f, const struct split *s, unsigned level,
-		       uint64_t base, uint64_t last)
-{
-	if (level == 0 || !overlaps(s, base, last))
+	switch (kind) {
+	case NPT_V_LEAF:
+		if (!log_writable(f, c->old))
+			return 0; /* read-only: a write to it is the caller's fault to handle */
+		if (o->log_mark && (c->level == 0 || (!o->log_eager && c->full))) {
+			if (w->apply) {
+				uint64_t old = npt_pte_update(c->slot, f->w_set | f->dirty_bit | f->dbm_bit,
+							      f->w_clear | f->sw_log_bit);
+				if (old != log_mark(f, old))
+					npt_op_note(o, c->base, leaf_last(c), c->level, 0);
+			}
+			return 0;
+		}
+		if (c->level == 0 ||
+		    (!o->log_mark && (!(c->old & f->sw_log_bit) || npt_pte_writable(f, c->old))))
+			return 0;
+		return npt_op_new_child(o, c, 1);
+	case NPT_V_PRE:
+		/* the plan has nothing to count or check in 4 KiB leaves */
+		c->skip = !w->apply && c->level == 1;
 		return 0;
-	if (s->mark && !log_writable(f, s->snap))
-		return 0; /* read-only: nothing to log, nothing to split */
-	/* A level with no leaves of its own (none in npt's formats today)
-	 * must be a table. */
-	if (!(f->leaf_levels >> level & 1))
-		return 1;
-	return s->eager || !inside(s, base, last);
-}
-
-/* Frames a split of the leaf at level (covering from base) takes: its table
- * plus the tables of the children that split. */
-static uint64_t split_frames(const struct npt_format *f, const struct split *s, unsigned level,
-			     uint64_t base)
-{
-	const uint64_t esz = npt_level_size(level - 1);
-	uint64_t n = 1, full = 0;
-	unsigned i, l;
-
-	/* A child split down to level 0 whole: (512^k - 1) / 511 tables. */
-	for (l = 0; l + 1 < level; l++)
-		full = full * NPT_ENTRIES + 1;
-	for (i = 0; i < NPT_ENTRIES; i++) {
-		uint64_t cb = base + (uint64_t)i * esz, cl = cb + esz - 1;
-
-		if (!split_child(f, s, level - 1, cb, cl))
-			continue;
-		if (s->eager && inside(s, cb, cl) && (f->leaf_levels >> (level - 1) & 1))
-			n += full;
-		else
-			n += split_frames(f, s, level - 1, cb);
-	}
-	return n;
-}
-
-/* Builds the table that replaces the leaf at level (output address pa,
- * input base); returns its address. Nothing is reachable from the live table
- * until the caller publishes it. */
-static uint64_t split_build(struct lctx *c, const struct split *s, unsigned level, uint64_t pa,
-			    uint64_t base)
-{
-	const struct npt_format *f = c->f;
-	const unsigned cl = level - 1;
-	const uint64_t esz = npt_level_size(cl);
-	const uint64_t tpa = npt_prealloc_take(c->t, &c->cache);
-	uint64_t *tbl = npt_virt(c->t, tpa);
-	unsigned i;
-
-	for (i = 0; i < NPT_ENTRIES; i++) {
-		const uint64_t cb = base + (uint64_t)i * esz, cpa = pa + (uint64_t)i * esz;
-		uint64_t pte;
-
-		if (split_child(f, s, cl, cb, cb + esz - 1)) {
-			/* (a split is one full run: full_bit at level 1) */
-			pte = npt_table_pte(f, split_build(c, s, cl, cpa, cb), cl, 1);
-		} else {
-			pte = s->tmpl[cl] | npt_addr_bits(f, cpa);
-			if (s->mark && inside(s, cb, cb + esz - 1) && log_writable(f, pte))
-				pte = log_mark(f, pte);
-		}
-		tbl[i] = pte;
-	}
-	return tpa;
-}
-
-/* The hardware may have set accessed/dirty state (or, on Arm, granted a DBM
- * write) in the huge leaf between the read the split was built from and
- * the exchange that replaced it: carry that into the new leaves, as the
- * hardware would have had it been set a moment later. Leaves the split
- * marked for the log take only the accessed bit (they start clean). */
-static void split_fixup(struct lctx *c, const struct split *s, unsigned level, uint64_t tpa,
-			uint64_t set, uint64_t clear)
-{
-	const struct npt_format *f = c->f;
-	uint64_t *tbl = npt_virt(c->t, tpa);
-	unsigned i;
-
-	for (i = 0; i < NPT_ENTRIES; i++) {
-		uint64_t pte = npt_pte_get(&tbl[i]);
-
-		if (!npt_pte_leaf(f, level - 1, pte)) {
-			split_fixup(c, s, level - 1, npt_pte_addr(f, pte), set, clear);
-			continue;
-		}
-		if ((pte & f->sw_log_bit) && !(s->snap & f->sw_log_bit))
-			npt_pte_update(&tbl[i], 0, set & f->accessed_bit);
-		else
-			npt_pte_update(&tbl[i], clear, set);
-	}
-}
-
-/* Replaces the huge leaf at *slot (level, input base) by its split. The
- * apply pass must have the frames in c->cache. */
-static int split_leaf(struct lctx *c, struct split *s, uint64_t *slot, unsigned level,
-		      uint64_t pte, uint64_t base)
-{
-	const struct npt_format *f = c->f;
-	uint64_t tpa, final, hw;
-	int err;
-
-	err = split_templates(f, level, pte, s);
-	if (err)
-		return err;
-	if (!c->apply) {
-		c->need += split_frames(f, s, level, base);
+	case NPT_V_POST:
+		if (w->apply && c->descend)
+			npt_op_publish(o, c);
+		return 0;
+	default:
 		return 0;
 	}
-	tpa = split_build(c, s, level, npt_pte_addr(f, pte) & ~(npt_level_size(level) - 1), base);
-	final = npt_entry_replace(c->t, slot, pte,
-				  npt_table_pte(f, tpa, level, 1), level, base);
-	/* Bits the hardware manages: A, D, and the write permission of a DBM
-	 * leaf. */
-	hw = f->accessed_bit | f->dirty_bit;
-	if (pte & f->dbm_bit)
-		hw |= f->w_set | f->w_clear;
-	if ((final ^ pte) & hw)
-		split_fixup(c, s, level, tpa, final & ~pte & hw, pte & ~final & hw);
-	return 0;
 }
 
-/* ---- the walk ---------------------------------------------------------------------- */
-
-static int log_level(struct lctx *c, unsigned level, uint64_t *tbl, uint64_t base)
+/* A run of a leaf table. Marked in a table not published yet (a split)
+ * with plain stores, in a live one entry by entry with an atomic update (the
+ * hardware may set accessed/dirty state meanwhile); a write fault has nothing
+ * to do in one, nor has a plan. */
+static int log_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+		      unsigned hi)
 {
-	const struct npt_format *f = c->f;
-	const uint64_t esz = npt_level_size(level);
-	unsigned i, lo, hi;
-	int err;
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	uint64_t *tbl = tr->tbl;
+	unsigned i;
 
-	npt_slice(c->t, level, base, c->first, c->last, &lo, &hi);
+	if (!w->apply || !o->log_mark)
+		return 0;
 	for (i = lo; i <= hi; i++) {
-		const uint64_t ebase = base + (uint64_t)i * esz;
-		uint64_t pte = npt_pte_get(&tbl[i]);
+		uint64_t pte = tbl[i], old;
 
-		if (!npt_pte_present(f, pte))
+		if (!npt_pte_present(f, pte) || !log_writable(f, pte))
 			continue;
-		if (!npt_pte_leaf(f, level, pte)) {
-			/* The plan has nothing to count or check in 4 KiB leaves. */
-			if (level == 1 && !c->apply)
-				continue;
-			err = log_level(c, level - 1, npt_virt(c->t, npt_pte_addr(f, pte)), ebase);
-			if (err)
-				return err;
+		if (o->building) {
+			tbl[i] = log_mark(f, pte);
 			continue;
 		}
-		err = c->leaf(c, &tbl[i], level, pte, ebase);
-		if (err)
-			return err;
+		old = npt_pte_update(&tbl[i], f->w_set | f->dirty_bit | f->dbm_bit,
+				     f->w_clear | f->sw_log_bit);
+		if (old != log_mark(f, old))
+			npt_op_note(o, base + ((uint64_t)i << NPT_PAGE_SHIFT),
+				    base + ((uint64_t)i << NPT_PAGE_SHIFT) + NPT_PAGE_SIZE - 1, 0, 0);
 	}
 	return 0;
 }
 
-/* Plan, allocate, apply; the flush record covers the apply pass. */
-static int log_run(struct lctx *c)
-{
-	int err;
+static const struct npt_walk_ops log_ops = {
+	.which = NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = log_visit,
+	.leaves = log_leaves,
+};
+NPT_WALKER(log_walk, &log_ops)
 
-	if (npt_range_shared(c->t, c->first, c->last))
-		return NPT_ERR_SHARED;
-	c->apply = 0;
-	c->need = 0;
-	c->cache.head = 0;
-	err = log_level(c, npt_root_level(c->t), c->t->root, 0);
-	if (err)
-		return err;
-	err = npt_prealloc_fill(c->t, &c->cache, c->need);
-	if (err)
-		return err;
-	npt_flush_begin(c->t);
-	c->apply = 1;
-	err = log_level(c, npt_root_level(c->t), c->t->root, 0);
-	npt_flush_end(c->t, 0, 0, 0);
-	return err;
-}
-
-static int log_init(struct lctx *c, struct npt_table *t, uint64_t va, uint64_t size)
+static int log_init(struct npt_op *o, struct npt_table *t, uint64_t va, uint64_t size)
 {
-	npt_memset(c, 0, sizeof(*c));
+	npt_op_init(o, t, NPT_OP_LOG);
 	if (!t)
 		return NPT_ERR_INVAL;
-	c->t = t;
-	c->f = t->fmt;
-	if (!c->f->sw_log_bit || !(c->f->w_set | c->f->w_clear))
+	if (!t->fmt->sw_log_bit || !(t->fmt->w_set | t->fmt->w_clear))
 		return NPT_ERR_UNSUPPORTED;
-	return npt_check_input(t, va, size, &c->first, &c->last);
-}
-
-/* The leaf holding ia, its slot and level; NULL if none. */
-static uint64_t *leaf_slot(const struct npt_table *t, uint64_t ia, unsigned *level,
-			   uint64_t *pte)
-{
-	const struct npt_format *f = t->fmt;
-	unsigned l = npt_root_level(t);
-	uint64_t *slot = &t->root[(ia >> npt_level_shift(l)) & (t->root_entries - 1)];
-
-	for (;;) {
-		uint64_t e = npt_pte_get(slot);
-
-		if (!npt_pte_present(f, e))
-			return NULL;
-		if (npt_pte_leaf(f, l, e)) {
-			*level = l;
-			*pte = e;
-			return slot;
-		}
-		l--;
-		slot = &((uint64_t *)npt_virt(t, npt_pte_addr(f, e)))[(ia >> npt_level_shift(l)) &
-									(NPT_ENTRIES - 1)];
-	}
-}
-
-/* A marked huge leaf reaching outside [first, last] at either end, whose
- * state the call would change for pages outside the range (only_dirty: only
- * if its write permission is back). */
-static int marked_partial(const struct lctx *c, uint64_t ia, int only_dirty)
-{
-	unsigned level;
-	uint64_t pte, base;
-
-	if (!leaf_slot(c->t, ia, &level, &pte) || !(pte & c->f->sw_log_bit))
-		return 0;
-	if (only_dirty && !npt_pte_writable(c->f, pte))
-		return 0;
-	base = ia & ~(npt_level_size(level) - 1);
-	return base < c->first || base + (npt_level_size(level) - 1) > c->last;
-}
-
-/* ---- npt_log_start ----------------------------------------------------------------- */
-
-static int start_leaf(struct lctx *c, uint64_t *slot, unsigned level, uint64_t pte,
-		      uint64_t ebase)
-{
-	const struct npt_format *f = c->f;
-	const uint64_t elast = ebase + (npt_level_size(level) - 1);
-	struct split s;
-
-	if (!log_writable(f, pte))
-		return 0; /* read-only: a write to it is the caller's fault to handle */
-	if (level == 0 || (!c->eager && c->first <= ebase && elast <= c->last)) {
-		if (c->apply) {
-			uint64_t old = npt_pte_update(slot, f->w_set | f->dirty_bit | f->dbm_bit,
-						      f->w_clear | f->sw_log_bit);
-			if (old != log_mark(f, old))
-				npt_flush_note(c->t, ebase, elast, level, 0);
-		}
-		return 0;
-	}
-	npt_memset(&s, 0, sizeof(s));
-	s.first = c->first;
-	s.last = c->last;
-	s.eager = c->eager;
-	s.mark = 1;
-	return split_leaf(c, &s, slot, level, pte, ebase);
+	return npt_check_input(t, va, size, &o->w.first, &o->w.last);
 }
 
 int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode)
 {
-	struct lctx c;
+	struct npt_op o;
 	int err;
 
-	err = log_init(&c, t, va, size);
+	err = log_init(&o, t, va, size);
 	if (err)
 		return err;
 	if (mode & ~NPT_LOG_EAGER)
 		return NPT_ERR_INVAL;
-	c.eager = (mode & NPT_LOG_EAGER) != 0;
-	c.leaf = start_leaf;
-	return log_run(&c);
+	if (npt_range_shared(t, o.w.first, o.w.last))
+		return NPT_ERR_SHARED;
+	o.log_eager = (mode & NPT_LOG_EAGER) != 0;
+	o.log_mark = 1;
+	return npt_op_run(&o, log_walk);
 }
 
-/* ---- npt_log_harvest ----------------------------------------------------------------- */
-
-static void set_bits(uint64_t *bm, uint64_t lo, uint64_t hi)
+/* A marked huge leaf reaching outside [first, last] at ia, whose state the
+ * call would change for pages outside the range (only_dirty: only if its
+ * write permission is back). */
+static int marked_partial(const struct npt_op *o, uint64_t ia, int only_dirty)
 {
-	for (; lo <= hi && lo % 64; lo++)
-		bm[lo / 64] |= 1ull << (lo % 64);
-	for (; lo + 63 <= hi; lo += 64)
-		bm[lo / 64] = ~0ull;
-	for (; lo <= hi; lo++)
-		bm[lo / 64] |= 1ull << (lo % 64);
+	const struct npt_format *f = o->w.f;
+	struct npt_seek s;
+	uint64_t base;
+
+	npt_seek(o->w.t, ia, &s);
+	if (!npt_pte_present(f, s.pte) || !(s.pte & f->sw_log_bit))
+		return 0;
+	if (only_dirty && !npt_pte_writable(f, s.pte))
+		return 0;
+	base = ia & ~(npt_level_size(s.level) - 1);
+	return base < o->w.first || base + (npt_level_size(s.level) - 1) > o->w.last;
 }
 
-static int harvest_leaf(struct lctx *c, uint64_t *slot, unsigned level, uint64_t pte,
-			uint64_t ebase)
+/* ---- npt_log_harvest ------------------------------------------------------------ */
+
+struct log_harvest {
+	struct npt_op o;
+	uint64_t *bitmap;
+};
+
+static NPT_ALWAYS_INLINE int harvest_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
-	const struct npt_format *f = c->f;
-	const uint64_t elast = ebase + (npt_level_size(level) - 1);
+	struct log_harvest *h = (struct log_harvest *)(void *)w;
+	const struct npt_format *f = w->f;
+	const uint64_t last = leaf_last(c);
 	uint64_t old, a, b;
 
-	if (!(pte & f->sw_log_bit) || !npt_pte_writable(f, pte))
+	(void)kind;
+	if (!(c->old & f->sw_log_bit) || !npt_pte_writable(f, c->old))
 		return 0;
-	old = npt_pte_update(slot, f->w_set | f->dirty_bit | f->dbm_bit, f->w_clear);
+	old = npt_pte_update(c->slot, f->w_set | f->dirty_bit | f->dbm_bit, f->w_clear);
 	if (!npt_pte_writable(f, old))
 		return 0;
-	a = ebase > c->first ? ebase : c->first;
-	b = elast < c->last ? elast : c->last;
-	set_bits(c->bitmap, (a - c->first) >> NPT_PAGE_SHIFT, (b - c->first) >> NPT_PAGE_SHIFT);
-	npt_flush_note(c->t, ebase, elast, level, 0);
+	a = c->base > w->first ? c->base : w->first;
+	b = last < w->last ? last : w->last;
+	npt_bitmap_set(h->bitmap, (a - w->first) >> NPT_PAGE_SHIFT, (b - w->first) >> NPT_PAGE_SHIFT);
+	npt_flush_note(w->t, c->base, last, c->level, 0);
 	return 0;
 }
 
+static const struct npt_walk_ops harvest_ops = { .which = NPT_V_LEAF, .visit = harvest_visit };
+NPT_WALKER(harvest_walk, &harvest_ops)
+
 int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap)
 {
-	struct lctx c;
+	struct log_harvest h;
 	int err;
 
-	err = log_init(&c, t, va, size);
+	err = log_init(&h.o, t, va, size);
 	if (err)
 		return err;
 	if (!bitmap)
 		return NPT_ERR_INVAL;
-	if (npt_range_shared(t, c.first, c.last))
+	if (npt_range_shared(t, h.o.w.first, h.o.w.last))
 		return NPT_ERR_SHARED;
-	if (marked_partial(&c, c.first, 1) || marked_partial(&c, c.last, 1))
+	if (marked_partial(&h.o, h.o.w.first, 1) || marked_partial(&h.o, h.o.w.last, 1))
 		return NPT_ERR_HUGE;
 	npt_memset(bitmap, 0, (size_t)((size / NPT_PAGE_SIZE + 63) / 64) * sizeof(*bitmap));
-	c.bitmap = bitmap;
-	c.leaf = harvest_leaf;
-	c.apply = 1;
+	h.bitmap = bitmap;
 	npt_flush_begin(t);
-	err = log_level(&c, npt_root_level(t), t->root, 0);
+	npt_walk_root(&h.o.w, harvest_walk);
 	npt_flush_end(t, 0, 0, 0);
-	return err;
-}
-
-/* ---- npt_log_stop ---------------------------------------------------------------------- */
-
-static int stop_leaf(struct lctx *c, uint64_t *slot, unsigned level, uint64_t pte,
-		     uint64_t ebase)
-{
-	const struct npt_format *f = c->f;
-
-	if (!(pte & f->sw_log_bit))
-		return 0;
-	/* Writable again, with the accessed/dirty bits npt presets on every
-	 * leaf (hardware without A/D management would fault on them). */
-	npt_pte_update(slot, f->sw_log_bit | f->w_clear, f->w_set | f->ad_preset);
-	if (!npt_pte_writable(f, pte))
-		npt_flush_note(c->t, ebase, ebase + (npt_level_size(level) - 1), level, 0);
 	return 0;
 }
 
-int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
-{
-	struct lctx c;
-	int err;
+/* ---- npt_log_stop ------------------------------------------------------------------ */
 
-	err = log_init(&c, t, va, size);
-	if (err)
-		return err;
-	if (npt_range_shared(t, c.first, c.last))
-		return NPT_ERR_SHARED;
-	if (marked_partial(&c, c.first, 0) || marked_partial(&c, c.last, 0))
-		return NPT_ERR_HUGE;
-	c.leaf = stop_leaf;
-	c.apply = 1;
-	npt_flush_begin(t);
-	err = log_level(&c, npt_root_level(t), t->root, 0);
-	npt_flush_end(t, 0, 0, 0);
-	return err;
+static NPT_ALWAYS_INLINE int stop_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	const struct npt_format *f = w->f;
+
+	(void)kind;
+	if (!(c->old & f->sw_log_bit))
+		return 0;
+	/* Writable again, with the accessed/dirty bits npt presets on every
+	 * leaf (hardware without A/D management would fault on them). */
+	npt_pte_update(c->slot, f->sw_log_bit | f->w_clear, f->w_set | f->ad_preset);
+	if (!npt_pte_writable(f, c->old))
+		npt_flush_note(w->t, c->base, leaf_last(c), c->level, 0);
+	return 0;
 }
 
-/* ---- faults ---------------------------------------------------------------------------- */
+static const struct npt_walk_ops stop_ops = { .which = NPT_V_LEAF, .visit = stop_visit };
+NPT_WALKER(stop_walk, &stop_ops)
+
+int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	struct npt_op o;
+	int err;
+
+	err = log_init(&o, t, va, size);
+	if (err)
+		return err;
+	if (npt_range_shared(t, o.w.first, o.w.last))
+		return NPT_ERR_SHARED;
+	if (marked_partial(&o, o.w.first, 0) || marked_partial(&o, o.w.last, 0))
+		return NPT_ERR_HUGE;
+	npt_flush_begin(t);
+	npt_walk_root(&o.w, stop_walk);
+	npt_flush_end(t, 0, 0, 0);
+	return 0;
+}
+
+/* ---- faults ------------------------------------------------------------------------ */
 
 int npt_log_write_fault(struct npt_table *t, uint64_t va)
 {
@@ -468,53 +263,43 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 {
 	const struct npt_format *f;
 	unsigned did = 0;
-	struct lctx c;
-	struct split s;
-	uint64_t *slot, pte, page, base;
-	unsigned level;
+	struct npt_op o;
+	struct npt_seek s;
+	uint64_t page;
 	int err;
 
-	err = log_init(&c, t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE);
+	err = log_init(&o, t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE);
 	if (err)
 		return err;
 	f = t->fmt;
-	page = c.first;
+	page = o.w.first;
 	if (npt_range_shared(t, page, page))
 		return NPT_ERR_SHARED;
-	slot = leaf_slot(t, page, &level, &pte);
-	if (!slot)
+	npt_seek(t, page, &s);
+	if (!npt_pte_present(f, s.pte))
 		return NPT_ERR_NOT_MAPPED;
-	base = page & ~(npt_level_size(level) - 1);
 
-	if ((pte & f->sw_log_bit) && !npt_pte_writable(f, pte) && level > 0) {
+	if ((s.pte & f->sw_log_bit) && !npt_pte_writable(f, s.pte) && s.level > 0) {
 		/* A marked huge leaf: split along the path to the page, every new
-		 * leaf still marked, then give the page its write permission
-		 * back in the new table (never a page size and a permission in
-		 * one store: SDM vol. 3A §4.10.4.2). */
-		npt_memset(&s, 0, sizeof(s));
-		s.first = page;
-		s.last = page + NPT_PAGE_SIZE - 1;
-		err = split_leaf(&c, &s, slot, level, pte, base);
-		if (!err)
-			err = npt_prealloc_fill(t, &c.cache, c.need);
+		 * leaf still marked, then give the page its write permission back
+		 * in the new table (never a page size and a permission in one
+		 * store: SDM vol. 3A §4.10.4.2). */
+		o.flush_open = 1;
+		err = npt_op_run(&o, log_walk);
 		if (err)
 			return err;
-		npt_flush_begin(t);
-		c.apply = 1;
-		split_leaf(&c, &s, slot, level, pte, base);
-		slot = leaf_slot(t, page, &level, &pte);
-		base = page;
+		npt_seek(t, page, &s);
 		did = NPT_LOG_SPLIT;
 	} else {
-		if (npt_pte_writable(f, pte) && (!f->dirty_bit || (pte & f->dirty_bit))) {
+		if (npt_pte_writable(f, s.pte) && (!f->dirty_bit || (s.pte & f->dirty_bit))) {
 			/* resolved already (another vCPU, or a stale TLB entry) */
 			if (out) {
 				out->did = 0;
-				out->page_size = npt_level_size(level);
+				out->page_size = npt_level_size(s.level);
 			}
 			return 0;
 		}
-		if (!log_writable(f, pte))
+		if (!log_writable(f, s.pte))
 			return NPT_ERR_PERM;
 		npt_flush_begin(t);
 	}
@@ -522,20 +307,21 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 	 * state management faults on it) or a writable leaf whose dirty bit a
 	 * harvest cleared (RISC-V without Svadu): the write may go, and the
 	 * leaf records it. */
-	npt_pte_update(slot, f->w_clear, f->w_set | f->accessed_bit | f->dirty_bit);
-	npt_flush_note(t, base, base + (npt_level_size(level) - 1), level, 0);
+	npt_pte_update(s.slot, f->w_clear, f->w_set | f->accessed_bit | f->dirty_bit);
+	npt_flush_note(t, page & ~(npt_level_size(s.level) - 1),
+		       (page & ~(npt_level_size(s.level) - 1)) + (npt_level_size(s.level) - 1), s.level, 0);
 	npt_flush_end(t, 0, 0, 0);
 	if (out) {
 		out->did = did | NPT_LOG_GRANTED;
-		out->page_size = npt_level_size(level);
+		out->page_size = npt_level_size(s.level);
 	}
 	return 0;
 }
 
 int npt_log_access_fault(struct npt_table *t, uint64_t va)
 {
-	uint64_t first, last, pte, *slot;
-	unsigned level;
+	uint64_t first, last;
+	struct npt_seek s;
 	int err;
 
 	if (!t)
@@ -547,11 +333,11 @@ int npt_log_access_fault(struct npt_table *t, uint64_t va)
 		return NPT_ERR_UNSUPPORTED;
 	if (npt_range_shared(t, first, last))
 		return NPT_ERR_SHARED;
-	slot = leaf_slot(t, first, &level, &pte);
-	if (!slot)
+	npt_seek(t, first, &s);
+	if (!npt_pte_present(t->fmt, s.pte))
 		return NPT_ERR_NOT_MAPPED;
 	/* No flush: a TLB never holds a translation whose accessed bit is
 	 * clear, the access that faulted loads the new one. */
-	__atomic_fetch_or(slot, t->fmt->accessed_bit, __ATOMIC_RELAXED);
+	__atomic_fetch_or(s.slot, t->fmt->accessed_bit, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -60,3 +60,14 @@ int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va,
 	npt_flush_end(t, changed, first, last);
 	return 0;
 }
+
+int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last)
+{
+	unsigned root = npt_root_level(t), i, lo, hi;
+
+	npt_slice(t, root, 0, first, last, &lo, &hi);
+	for (i = lo; i <= hi; i++)
+		if (npt_is_shared(t, root, i) && npt_pte_present(t->fmt, t->root[i]))
+			return 1;
+	return 0;
+}

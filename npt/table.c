@@ -146,6 +146,7 @@ uint64_t npt_prealloc_take(struct npt_table *t, struct npt_prealloc *c)
 {
 	uint64_t pa = c->head & ~1ull;
 
+	NPT_CHECK(t, c->head);
 	c->head = *(uint64_t *)npt_virt(t, pa);
 	return pa;
 }
@@ -173,34 +174,14 @@ int npt_prealloc_fill(struct npt_table *t, struct npt_prealloc *c, uint64_t n)
 			npt_prealloc_release(t, c);
 			return err;
 		}
-		*(uint64_t *)npt_virt(t, pa) = c->head;
-		c->head = pa | 1;
+		*(uint64_t *)npt_virt(t, pa) = 0;
+		if (c->head)
+			*(uint64_t *)npt_virt(t, c->tail) = pa | 1;
+		else
+			c->head = pa | 1;
+		c->tail = pa;
 	}
 	return 0;
-}
-
-/* Frees a table and every table below it, reading only the tables that can
- * hold table entries: the leaf tables themselves are never touched. */
-void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
-{
-	const struct npt_format *f = t->fmt;
-
-	if (level > 0) {
-		const uint64_t *tbl = npt_virt(t, table_pa);
-		unsigned i;
-
-		for (i = 0; i < NPT_ENTRIES; i++) {
-			uint64_t pte = tbl[i];
-			if (npt_pte_present(f, pte) && !npt_pte_leaf(f, level, pte))
-				npt_free_subtree(t, level - 1, npt_pte_addr(f, pte));
-		}
-	}
-	npt_frame_free(t, table_pa);
-}
-
-size_t npt_table_size(void)
-{
-	return sizeof(struct npt_table);
 }
 
 /* The root, before anything else (so a pool's first frame becomes it). */
@@ -323,21 +304,11 @@ static void handle_release(struct npt_table *t)
 
 void npt_free(struct npt_table *t)
 {
-	const struct npt_format *f;
-	unsigned i, root;
-
 	if (!t)
 		return;
 	t->tearing_down = 1;
-	f = t->fmt;
-	root = npt_root_level(t);
-	for (i = 0; i < t->root_entries; i++) {
-		uint64_t pte = t->root[i];
-		if (!npt_pte_present(f, pte) || npt_pte_leaf(f, root, pte) || npt_is_shared(t, root, i))
-			continue;
-		npt_free_subtree(t, root - 1, npt_pte_addr(f, pte));
-	}
-	root_release(f, &t->mm, t->root_pa);
+	npt_free_tables(t);
+	root_release(t->fmt, &t->mm, t->root_pa);
 	handle_release(t);
 }
 

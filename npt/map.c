@@ -1,0 +1,187 @@
+/*
+ * npt_map_region and npt_map: the map visitor of the walker (op.h).
+ *
+ *  - an empty entry the range covers whole takes a leaf where its level,
+ *    opts and alignment allow one, else gets a new table below it;
+ *  - a leaf or a table the range covers whole collides (NPT_ERR_ALREADY_
+ *    MAPPED): tables are never left empty (but for those another table
+ *    shares, share.c), and a level-1 entry with full_bit has every leaf;
+ *  - leaf tables are checked and filled as runs (runs.c), and an all-empty
+ *    table (a new one, or one the plan walks virtually) has the entries the
+ *    range covers whole written as one run: leaves where its level allows,
+ *    otherwise, one level above the leaves, whole leaf tables.
+ */
+#include "op.h"
+#include "runs.h"
+
+static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	const uint64_t esz = npt_level_size(c->level);
+
+	switch (kind) {
+	case NPT_V_EMPTY: {
+		const uint64_t pa = o->pa + ((c->base > w->first ? c->base : w->first) - w->first);
+
+		if (c->full && (o->leaf_levels >> c->level & 1) && !(pa & (esz - 1))) {
+			if (w->apply)
+				npt_pte_set(c->slot, o->tmpl[c->level] | npt_addr_bits(f, pa));
+			return 0;
+		}
+		return npt_op_new_child(o, c, 0);
+	}
+	case NPT_V_LEAF:
+		return c->shared ? NPT_ERR_SHARED : NPT_ERR_ALREADY_MAPPED;
+	case NPT_V_PRE:
+		if (c->shared)
+			return NPT_ERR_SHARED;
+		if (c->full && !npt_is_exported(w->t, c->level, c->idx))
+			return NPT_ERR_ALREADY_MAPPED;
+		if (!w->apply && c->level == 1 && (c->old & f->full_bit))
+			return NPT_ERR_ALREADY_MAPPED;
+		return 0;
+	default: /* NPT_V_POST */
+		if (c->descend) {
+			if (w->apply)
+				npt_op_publish(o, c);
+		} else if (w->apply && c->level == 1) {
+			npt_op_full_hint(o, c);
+		}
+		return 0;
+	}
+}
+
+/* A run of a leaf table: in the plan nothing in it may be present; applied,
+ * the leaves of consecutive output addresses. Empty to present needs no
+ * flush. */
+static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+		      unsigned hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift;
+	uint64_t addr;
+	unsigned i;
+
+	if (!w->apply)
+		return tr->tbl && !tr->fresh && npt_run_any_present(f, tr->tbl, lo, hi)
+			       ? NPT_ERR_ALREADY_MAPPED
+			       : 0;
+	addr = npt_addr_bits(f, o->pa + (base + (uint64_t)lo * NPT_PAGE_SIZE - w->first));
+	if (tr->fresh) {
+		npt_run_fill(tr->tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
+		return 0;
+	}
+	for (i = lo; i <= hi; i++, addr += step)
+		npt_pte_set(&tr->tbl[i], o->tmpl[0] | addr);
+	return 0;
+}
+
+/* An all-empty table above level 0: the entries the range covers whole as
+ * one run. Nothing can collide there, so the plan only counts. */
+static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
+		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	const uint64_t esz = npt_level_size(level);
+	/* [flo, fhi]: the entries the range covers whole */
+	const unsigned flo = lo + (w->first > base + (uint64_t)lo * esz);
+	const unsigned fhi = hi - (w->last < base + (uint64_t)hi * esz + esz - 1);
+	/* output address of a wholly covered entry: o->pa + (its base - first) */
+	const uint64_t delta = o->pa - w->first;
+	unsigned k;
+
+	if (flo > fhi || fhi > hi)
+		return 0;
+	if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
+		if (w->apply)
+			npt_run_fill(tr->tbl, flo, fhi, o->tmpl[level],
+				     npt_addr_bits(f, base + (uint64_t)flo * esz + delta),
+				     esz >> f->addr_shift, f->addr_mask);
+	} else if (level == 1) {
+		if (!w->apply) {
+			o->need += fhi - flo + 1;
+		} else {
+			for (k = flo; k <= fhi; k++) {
+				uint64_t pa = npt_prealloc_take(w->t, &o->cache);
+
+				npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
+					     npt_addr_bits(f, base + (uint64_t)k * esz + delta),
+					     NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
+				npt_pte_publish(&tr->tbl[k], npt_table_pte(f, pa, 1, 1));
+			}
+		}
+	} else {
+		return 0;
+	}
+	*done_lo = flo;
+	*done_hi = fhi;
+	return 0;
+}
+
+static const struct npt_walk_ops map_ops = {
+	.which = NPT_V_EMPTY | NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = map_visit,
+	.leaves = map_leaves,
+	.empty = map_empty,
+};
+NPT_WALKER(map_walk, &map_ops)
+
+int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
+		   unsigned flags, unsigned opts)
+{
+	struct npt_op o;
+	int err;
+
+	if (!t || (opts & ~NPT_MAP_HUGE))
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_MAP);
+	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
+	if (!err)
+		err = npt_check_output(t->fmt, pa, size);
+	if (err)
+		return err;
+	o.pa = pa;
+	o.leaf_levels = (1u | opts << 1) & t->fmt->leaf_levels;
+	err = npt_op_flags(&o, flags, o.leaf_levels);
+	return err ? err : npt_op_run(&o, map_walk);
+}
+
+static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigned *level)
+{
+	unsigned l;
+
+	for (l = 0; l < f->levels; l++) {
+		if ((f->leaf_levels >> l & 1) && page_size == npt_level_size(l)) {
+			*level = l;
+			return 0;
+		}
+	}
+	return NPT_ERR_ALIGN;
+}
+
+int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+{
+	struct npt_op o;
+	unsigned level;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_MAP);
+	err = leaf_level_of(t->fmt, page_size, &level);
+	if (!err && ((va | pa) & (page_size - 1)))
+		err = NPT_ERR_ALIGN;
+	if (!err)
+		err = npt_check_input(t, va, page_size, &o.w.first, &o.w.last);
+	if (!err)
+		err = npt_check_output(t->fmt, pa, page_size);
+	if (err)
+		return err;
+	o.pa = pa;
+	o.leaf_levels = 1u << level;
+	err = npt_op_flags(&o, flags, o.leaf_levels);
+	return err ? err : npt_op_run(&o, map_walk);
+}

@@ -1,0 +1,247 @@
+/*
+ * npt_protect_region, npt_protect and npt_remap: the protect and remap
+ * visitors of the walker (op.h).
+ *
+ * protect: every page of the range must be mapped; each leaf takes the new
+ * flags re-encoded for its level (a huge leaf the range covers in part is
+ * split first), written only where it changes; a level-1 entry with
+ * full_bit proves its leaf table mapped, and a whole such table is written
+ * from entry 0 without being read (runs.c). Changes that need
+ * break-before-make (Arm: a new memory type) get it.
+ *
+ * remap: one whole leaf (npt_op_single_leaf) gets a new output address and
+ * flags, through break-before-make where the format needs it.
+ */
+#include "op.h"
+#include "runs.h"
+
+/* The leaf table the next entry of a level-1 table points to, if the range
+ * goes on into it: prefetched while this one is rewritten. */
+static const uint64_t *next_leaf_table(const struct npt_walk *w, const struct npt_ctx *c)
+{
+	uint64_t pte;
+
+	if (c->idx + 1 >= NPT_ENTRIES || c->base + npt_level_size(1) > w->last)
+		return NULL;
+	pte = c->slot[1];
+	if (!npt_pte_present(w->f, pte) || npt_pte_leaf(w->f, 1, pte))
+		return NULL;
+	return npt_next_table(w->t, pte);
+}
+
+/* A leaf the range covers whole gets npte: in a table being built a plain
+ * store, else a replacement (with break-before-make where needed). */
+static void leaf_set(struct npt_op *o, struct npt_ctx *c, uint64_t npte)
+{
+	if (o->building)
+		npt_pte_set(c->slot, npte);
+	else
+		npt_entry_replace(o->w.t, c->slot, c->old, npte, c->level, c->base);
+}
+
+static NPT_ALWAYS_INLINE int protect_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	uint64_t npte;
+
+	switch (kind) {
+	case NPT_V_EMPTY:
+		return NPT_ERR_NOT_MAPPED;
+	case NPT_V_LEAF:
+		if (c->shared)
+			return NPT_ERR_SHARED;
+		npte = o->tmpl[c->level] |
+		       npt_addr_bits(f, npt_pte_addr(f, c->old) & ~(npt_level_size(c->level) - 1));
+		if (npte == c->old)
+			return 0; /* no change, and no split needed */
+		if (!c->full)
+			return npt_op_new_child(o, c, 1);
+		if (w->apply)
+			leaf_set(o, c, npte);
+		return 0;
+	case NPT_V_PRE:
+		if (c->shared)
+			return NPT_ERR_SHARED;
+		if (!w->apply && c->level == 1 && (c->old & f->full_bit))
+			c->skip = 1; /* every leaf below is present */
+		else if (w->apply && c->level == 1) {
+			o->next_leaves = next_leaf_table(w, c);
+			o->leaf_run = (c->old & f->full_bit) != 0;
+		}
+		return 0;
+	default: /* NPT_V_POST */
+		if (w->apply && c->descend)
+			npt_op_publish(o, c);
+		o->next_leaves = NULL;
+		o->leaf_run = 0;
+		return 0;
+	}
+}
+
+/* On a format that needs break-before-make for some changes (Arm: a new
+ * memory type): entry by entry, each change that needs it broken and made
+ * again, the others written in place. */
+static void protect_bbm(struct npt_op *o, uint64_t *tbl, uint64_t base, unsigned lo, unsigned hi)
+{
+	const uint64_t amask = o->w.f->addr_mask;
+	unsigned i;
+
+	for (i = lo; i <= hi; i++) {
+		uint64_t pte = tbl[i], npte = o->tmpl[0] | (pte & amask);
+
+		if (npte != pte)
+			npt_entry_replace(o->w.t, &tbl[i], pte, npte, 0,
+					  base + ((uint64_t)i << NPT_PAGE_SHIFT));
+	}
+}
+
+static int protect_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base,
+			  unsigned lo, unsigned hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	const uint64_t amask = f->addr_mask;
+	uint64_t *tbl = tr->tbl;
+	int changed;
+
+	if (!w->apply) {
+		if (!tbl)
+			return tr->vt->split ? 0 : NPT_ERR_NOT_MAPPED;
+		return npt_run_all_present(f, tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+	}
+	if (f->bbm && w->t->bbm_hook && !o->building) {
+		protect_bbm(o, tbl, base, lo, hi);
+		return 0;
+	}
+	if (o->leaf_run && lo == 0 && hi == NPT_ENTRIES - 1 && !(o->tmpl[0] & amask) &&
+	    ((tbl[0] ^ o->tmpl[0]) & ~amask)) {
+		/* The whole of a full run whose entry 0 changes: every entry
+		 * follows from entry 0, no need to read them (the flush run may
+		 * then include entries rewritten as they were, in a table whose
+		 * leaves were not all alike). */
+		npt_run_protect_seq(tbl, o->tmpl[0], tbl[0] & amask, NPT_PAGE_SIZE >> f->addr_shift,
+				    o->next_leaves);
+		changed = 1;
+	} else {
+		changed = npt_run_protect(tbl, lo, hi, o->tmpl[0], amask, o->next_leaves);
+	}
+	if (changed)
+		npt_op_note(o, base + ((uint64_t)lo << NPT_PAGE_SHIFT),
+			    base + ((uint64_t)hi << NPT_PAGE_SHIFT) + NPT_PAGE_SIZE - 1, 0, 0);
+	return 0;
+}
+
+static const struct npt_walk_ops protect_ops = {
+	.which = NPT_V_EMPTY | NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = protect_visit,
+	.leaves = protect_leaves,
+};
+NPT_WALKER(protect_walk, &protect_ops)
+
+int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
+{
+	struct npt_op o;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_PROTECT);
+	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
+	if (!err)
+		err = npt_op_flags(&o, flags, t->fmt->leaf_levels);
+	return err ? err : npt_op_run(&o, protect_walk);
+}
+
+int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
+{
+	struct npt_op o;
+	uint64_t old_pa;
+	unsigned level;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_PROTECT);
+	err = npt_op_single_leaf(&o, va, &level, &old_pa);
+	if (!err)
+		err = npt_op_flags(&o, flags, 1u << level);
+	return err ? err : npt_op_run(&o, protect_walk);
+}
+
+/* ---- remap ----------------------------------------------------------------- */
+
+static NPT_ALWAYS_INLINE int remap_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	struct npt_op *o = npt_op_of(w);
+
+	switch (kind) {
+	case NPT_V_EMPTY:
+		return NPT_ERR_NOT_MAPPED;
+	case NPT_V_LEAF:
+		if (c->shared)
+			return NPT_ERR_SHARED;
+		if (!c->full)
+			return NPT_ERR_HUGE;
+		if (w->apply)
+			leaf_set(o, c, o->tmpl[c->level] | npt_addr_bits(w->f, o->pa));
+		return 0;
+	case NPT_V_PRE:
+		return c->shared ? NPT_ERR_SHARED : 0;
+	default: /* NPT_V_POST: the page's leaf table, out of sequence now */
+		if (w->apply && c->level == 1)
+			npt_op_full_hint(o, c);
+		return 0;
+	}
+}
+
+/* The one page of a leaf table: a new output address, so break-before-make
+ * where the format needs it (npt_entry_replace notes the flush). */
+static int remap_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+			unsigned hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	uint64_t npte = o->tmpl[0] | npt_addr_bits(w->f, o->pa);
+
+	(void)hi;
+	if (!w->apply)
+		return npt_pte_present(w->f, npt_tref_get(w, tr, 0, lo)) ? 0 : NPT_ERR_NOT_MAPPED;
+	if (o->building)
+		tr->tbl[lo] = npte;
+	else
+		npt_entry_replace(w->t, &tr->tbl[lo], tr->tbl[lo], npte, 0,
+				  base + ((uint64_t)lo << NPT_PAGE_SHIFT));
+	return 0;
+}
+
+static const struct npt_walk_ops remap_ops = {
+	.which = NPT_V_EMPTY | NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = remap_visit,
+	.leaves = remap_leaves,
+};
+NPT_WALKER(remap_walk, &remap_ops)
+
+int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+{
+	struct npt_op o;
+	unsigned level;
+	uint64_t size, old_pa;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_REMAP);
+	err = npt_op_single_leaf(&o, va, &level, &old_pa);
+	if (err)
+		return err;
+	size = npt_level_size(level);
+	if (pa & (size - 1))
+		return NPT_ERR_ALIGN;
+	err = npt_check_output(t->fmt, pa, size);
+	if (!err)
+		err = npt_op_flags(&o, flags, 1u << level);
+	if (err)
+		return err;
+	o.pa = pa;
+	return npt_op_run(&o, remap_walk);
+}

@@ -1,0 +1,161 @@
+/*
+ * npt_unmap_region and npt_unmap: the unmap visitor of the walker (op.h).
+ *
+ *  - every page of the range must be mapped (else NPT_ERR_NOT_MAPPED, in
+ *    the plan, nothing changed); a level-1 entry with full_bit proves its
+ *    leaf table mapped without reading it;
+ *  - a leaf the range covers whole is cleared, a huge one it covers in part
+ *    is split one level down and the walk goes on in the split;
+ *  - a table the range covers whole is unpublished and freed with its
+ *    subtree (leaf tables unread); a table left empty is freed too, but for
+ *    one another table shares (share.c), which stays;
+ *  - a whole shared root entry is dropped (npt_unmap_region only).
+ */
+#include "op.h"
+#include "runs.h"
+
+/* A root entry shared from another table: only a whole one may be dropped,
+ * and only by npt_unmap_region. */
+static int drop_share(struct npt_op *o, struct npt_ctx *c)
+{
+	struct npt_table *t = o->w.t;
+
+	if (!o->drop_shares || !c->full)
+		return NPT_ERR_SHARED;
+	c->skip = 1;
+	if (o->w.apply) {
+		npt_pte_set(c->slot, 0);
+		t->shared[c->idx / 64] &= ~(1ull << (c->idx % 64));
+		npt_op_note(o, c->base, c->base + (npt_level_size(c->level) - 1), c->level,
+			    npt_pte_leaf(o->w.f, c->level, c->old) ? 0 : NPT_FLUSH_TABLE);
+	}
+	return 0;
+}
+
+static int table_empty(const struct npt_format *f, const uint64_t *tbl)
+{
+	unsigned i;
+
+	for (i = 0; i < NPT_ENTRIES; i++)
+		if (npt_pte_present(f, tbl[i]))
+			return 0;
+	return 1;
+}
+
+/* Takes the table entry c visits out (walk caches may hold it: a table run)
+ * and frees the table below, whole (subtree) or emptied (frame). */
+static void remove_table(struct npt_op *o, struct npt_ctx *c, int subtree)
+{
+	const uint64_t cpa = npt_pte_addr(o->w.f, c->old);
+
+	npt_pte_publish(c->slot, 0);
+	if (subtree)
+		npt_free_subtree(o->w.t, c->level - 1, cpa);
+	else
+		npt_frame_free(o->w.t, cpa);
+	npt_op_note(o, c->base, c->base + (npt_level_size(c->level) - 1), c->level,
+		    NPT_FLUSH_TABLE);
+}
+
+static NPT_ALWAYS_INLINE int unmap_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	struct npt_op *o = npt_op_of(w);
+	const int keep = npt_is_exported(w->t, c->level, c->idx);
+
+	switch (kind) {
+	case NPT_V_EMPTY:
+		return NPT_ERR_NOT_MAPPED;
+	case NPT_V_LEAF:
+		if (c->shared)
+			return drop_share(o, c);
+		if (!c->full)
+			return npt_op_new_child(o, c, 1);
+		if (w->apply) {
+			npt_pte_set(c->slot, 0);
+			npt_op_note(o, c->base, c->base + (npt_level_size(c->level) - 1), c->level, 0);
+		}
+		return 0;
+	case NPT_V_PRE:
+		if (c->shared)
+			return drop_share(o, c);
+		if (!w->apply && c->level == 1 && (c->old & w->f->full_bit)) {
+			c->skip = 1; /* every leaf below is present */
+			return 0;
+		}
+		if (w->apply && c->full && !keep) {
+			remove_table(o, c, 1);
+			c->skip = 1;
+		}
+		return 0;
+	default: /* NPT_V_POST */
+		if (!w->apply)
+			return 0;
+		if (c->descend)
+			npt_op_publish(o, c);
+		else if (!keep && table_empty(w->f, npt_next_table(w->t, c->old)))
+			remove_table(o, c, 0);
+		else if (c->level == 1)
+			npt_op_full_hint(o, c);
+		return 0;
+	}
+}
+
+/* A run of a leaf table: all present in the plan (a split one is), cleared
+ * in the apply pass, entry by entry with whole stores. */
+static int unmap_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+			unsigned hi)
+{
+	struct npt_op *o = npt_op_of(w);
+
+	if (!w->apply) {
+		if (!tr->tbl)
+			return tr->vt->split ? 0 : NPT_ERR_NOT_MAPPED;
+		return npt_run_all_present(w->f, tr->tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+	}
+	npt_run_clear(tr->tbl, lo, hi);
+	npt_op_note(o, base + ((uint64_t)lo << NPT_PAGE_SHIFT),
+		    base + ((uint64_t)hi << NPT_PAGE_SHIFT) + NPT_PAGE_SIZE - 1, 0, 0);
+	return 0;
+}
+
+static const struct npt_walk_ops unmap_ops = {
+	.which = NPT_V_EMPTY | NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = unmap_visit,
+	.leaves = unmap_leaves,
+};
+NPT_WALKER(unmap_walk, &unmap_ops)
+
+int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	struct npt_op o;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_UNMAP);
+	o.drop_shares = 1;
+	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
+	return err ? err : npt_op_run(&o, unmap_walk);
+}
+
+int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+{
+	struct npt_op o;
+	uint64_t out;
+	unsigned level;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	npt_op_init(&o, t, NPT_OP_UNMAP);
+	err = npt_op_single_leaf(&o, va, &level, &out);
+	if (!err)
+		err = npt_op_run(&o, unmap_walk);
+	if (err)
+		return err;
+	if (pa)
+		*pa = out;
+	if (page_size)
+		*page_size = npt_level_size(level);
+	return 0;
+}

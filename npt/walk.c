@@ -1,0 +1,161 @@
+/*
+ * Walks that are not changing operations: one address (npt_seek), freeing
+ * a subtree, and the public visitor walk npt_walk. All of them the walker
+ * of walk.h, or its step down.
+ */
+#include "walk.h"
+
+void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s)
+{
+	const struct npt_format *f = t->fmt;
+	unsigned level = npt_root_level(t);
+	uint64_t *slot = &t->root[(ia >> npt_level_shift(level)) & (t->root_entries - 1)];
+	uint64_t pte;
+
+	s->root_idx = (unsigned)(slot - t->root);
+	s->parent = NULL;
+	for (;;) {
+		pte = npt_pte_get(slot);
+		if (!npt_pte_present(f, pte) || npt_pte_leaf(f, level, pte))
+			break;
+		level--;
+		s->parent = slot;
+		slot = &((uint64_t *)npt_next_table(t, pte))[(ia >> npt_level_shift(level)) &
+							      (NPT_ENTRIES - 1)];
+	}
+	s->slot = slot;
+	s->pte = pte;
+	s->level = level;
+}
+
+/* ---- freeing a subtree ---------------------------------------------------------
+ * Every table frame below, read only where it can hold table entries: a
+ * level-1 entry's leaf table is freed unread. */
+static NPT_ALWAYS_INLINE int free_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	if (kind == NPT_V_PRE) {
+		if (c->level > 1)
+			return 0;
+		c->skip = 1;
+	}
+	npt_frame_free(w->t, npt_pte_addr(w->f, c->old));
+	return 0;
+}
+
+static const struct npt_walk_ops free_ops = { .which = NPT_V_PRE | NPT_V_POST, .visit = free_visit };
+NPT_WALKER(free_walk, &free_ops)
+
+void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
+{
+	struct npt_walk w = { t, t->fmt, 0, ~0ull, 1 };
+
+	if (level > 0)
+		free_walk(&w, level, npt_tref_real(npt_virt(t, table_pa)), 0, 0);
+	npt_frame_free(t, table_pa);
+}
+
+/* The whole table, but shared root entries (their tables belong to the
+ * lender). */
+static NPT_ALWAYS_INLINE int free_all_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	if (kind == NPT_V_PRE && c->shared) {
+		c->skip = 1;
+		return 0;
+	}
+	return free_visit(w, c, kind);
+}
+
+static const struct npt_walk_ops free_all_ops = { .which = NPT_V_PRE | NPT_V_POST,
+						  .visit = free_all_visit };
+NPT_WALKER(free_all_walk, &free_all_ops)
+
+void npt_free_tables(struct npt_table *t)
+{
+	struct npt_walk w = { t, t->fmt, 0, t->ia_mask, 1 };
+
+	npt_walk_root(&w, free_all_walk);
+}
+
+/* ---- npt_walk ------------------------------------------------------------------- */
+
+struct pwalk {
+	struct npt_walk w;
+	unsigned which;
+	int (*visit)(const struct npt_visit *v, void *arg);
+	void *arg;
+	/* The last leaf decoded: neighbouring leaves nearly always carry the
+	 * same flag bits, and decode reads nothing else (not the address), so
+	 * its result is reused instead of an indirect call per leaf. */
+	uint64_t memo_bits;
+	unsigned memo_level, memo_flags;
+	int memo_valid;
+};
+
+/* f->decode(f, level, pte), remembered for the last flag bits seen. */
+static unsigned pwalk_decode(struct pwalk *p, unsigned level, uint64_t pte, uint64_t esz)
+{
+	const struct npt_format *f = p->w.f;
+	/* everything but the leaf's own address bits */
+	const uint64_t bits = pte & ~(f->addr_mask & ~((esz >> f->addr_shift) - 1));
+
+	if (!p->memo_valid || bits != p->memo_bits || level != p->memo_level) {
+		p->memo_flags = f->decode(f, level, pte);
+		p->memo_bits = bits;
+		p->memo_level = level;
+		p->memo_valid = 1;
+	}
+	return p->memo_flags;
+}
+
+static NPT_ALWAYS_INLINE int pwalk_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
+{
+	struct pwalk *p = (struct pwalk *)(void *)w;
+	struct npt_visit v;
+
+	npt_fill_visit(w->t, c, &v);
+	switch (kind) {
+	case NPT_V_LEAF:
+		if (!(p->which & NPT_WALK_LEAF))
+			return 0;
+		v.flags = pwalk_decode(p, c->level, c->old, v.size);
+		break;
+	case NPT_V_PRE:
+		if (!(p->which & NPT_WALK_TABLE_PRE))
+			return 0;
+		v.kind = NPT_WALK_TABLE_PRE;
+		break;
+	default:
+		if (!(p->which & NPT_WALK_TABLE_POST))
+			return 0;
+		v.kind = NPT_WALK_TABLE_POST;
+		break;
+	}
+	return p->visit(&v, p->arg);
+}
+
+static const struct npt_walk_ops pwalk_ops = {
+	.which = NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
+	.visit = pwalk_visit,
+};
+NPT_WALKER(pwalk_walk, &pwalk_ops)
+
+int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned which,
+	     int (*visit)(const struct npt_visit *v, void *arg), void *arg)
+{
+	struct pwalk p;
+	int err;
+
+	if (!t || !visit || (which & ~(NPT_WALK_LEAF | NPT_WALK_TABLE_PRE | NPT_WALK_TABLE_POST)))
+		return NPT_ERR_INVAL;
+	p.w.t = (struct npt_table *)t; /* the visitor writes nothing */
+	p.w.f = t->fmt;
+	p.w.apply = 0;
+	err = npt_check_input(t, va, size, &p.w.first, &p.w.last);
+	if (err)
+		return err;
+	p.which = which;
+	p.visit = visit;
+	p.arg = arg;
+	p.memo_valid = 0;
+	return npt_walk_root(&p.w, pwalk_walk);
+}
