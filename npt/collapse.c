@@ -123,7 +123,7 @@ NPT_WALKER(collapse_walk, &collapse_ops)
 
 int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size)
 {
-	struct npt_walk w = { t, NULL, 0, 0, 1 };
+	struct npt_walk w = { .t = t, .apply = 1 };
 	int err;
 
 	if (!t)

@@ -7,18 +7,6 @@
 #include "op.h"
 #include "runs.h"
 
-void npt_op_note(struct npt_op *o, uint64_t first, uint64_t last, unsigned level, unsigned flags)
-{
-	if (o->building)
-		return;
-	npt_flush_note(o->w.t, first, last, level, flags);
-	if (!o->changed || first < o->flush_first)
-		o->flush_first = first;
-	if (!o->changed || last > o->flush_last)
-		o->flush_last = last;
-	o->changed = 1;
-}
-
 int npt_split_template(const struct npt_format *f, unsigned level, uint64_t pte, uint64_t *tmpl)
 {
 	const uint64_t carry = f->accessed_bit | f->dirty_bit | f->dbm_bit | f->sw_log_bit |
@@ -28,43 +16,6 @@ int npt_split_template(const struct npt_format *f, unsigned level, uint64_t pte,
 
 	*tmpl = (*tmpl & ~carry) | (pte & carry);
 	return err;
-}
-
-int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int split)
-{
-	const struct npt_format *f = o->w.f;
-	const unsigned cl = c->level - 1;
-	struct npt_vtable v = { 0, 0, split };
-	uint64_t *tbl;
-	unsigned i;
-
-	if (split) {
-		int err = npt_split_template(f, c->level, c->old, &v.tmpl);
-
-		if (err)
-			return err;
-		v.pa = npt_pte_addr(f, c->old) & ~(npt_level_size(c->level) - 1);
-	}
-	c->descend = 1;
-	if (!o->w.apply) {
-		o->need++;
-		/* an empty leaf table cannot conflict with anything */
-		if (cl == 0 && !split && o->kind == NPT_OP_MAP) {
-			c->descend = 0;
-			return 0;
-		}
-		o->vt[cl] = v;
-		c->child = (struct npt_tref){ NULL, &o->vt[cl], 0 };
-		return 0;
-	}
-	c->child_pa = npt_prealloc_take(o->w.t, &o->cache);
-	tbl = npt_virt(o->w.t, c->child_pa);
-	if (split)
-		for (i = 0; i < NPT_ENTRIES; i++)
-			tbl[i] = v.tmpl | npt_addr_bits(f, v.pa + (uint64_t)i * npt_level_size(cl));
-	c->child = (struct npt_tref){ tbl, NULL, !split };
-	o->building++;
-	return 0;
 }
 
 /* The hardware may have set accessed/dirty state (or, on Arm, granted a DBM
@@ -93,33 +44,13 @@ static NPT_ALWAYS_INLINE int fixup_visit(struct npt_walk *w, struct npt_ctx *c, 
 static const struct npt_walk_ops fixup_ops = { .which = NPT_V_LEAF, .visit = fixup_visit };
 NPT_WALKER(fixup_walk, &fixup_ops)
 
-void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
+void npt_op_fixup(struct npt_op *o, const struct npt_ctx *c, uint64_t final, uint64_t hw)
 {
-	const struct npt_format *f = o->w.f;
-	const int split = !c->child.fresh;
-	uint64_t entry, final, hw;
+	struct fixup x = { { .t = o->w.t, .f = o->w.f, .first = c->base,
+			     .last = c->base + (npt_level_size(c->level) - 1), .apply = 1 },
+			   final & ~c->old & hw, c->old & ~final & hw, c->old };
 
-	o->building--;
-	/* A split leaves holes only where it unmaps; a new table is a full run
-	 * where the map covers all of it. */
-	entry = npt_table_pte(f, c->child_pa, c->level, split ? o->kind != NPT_OP_UNMAP : c->full);
-	if (!split || o->building) {
-		npt_pte_publish(c->slot, entry);
-		return;
-	}
-	/* A huge leaf becomes a table: a block-size change, with
-	 * break-before-make where the format needs it. */
-	final = npt_entry_replace(o->w.t, c->slot, c->old, entry, c->level, c->base);
-	hw = f->accessed_bit | f->dirty_bit;
-	if (c->old & f->dbm_bit)
-		hw |= f->w_set | f->w_clear;
-	if (o->kind == NPT_OP_LOG && ((final ^ c->old) & hw)) {
-		struct fixup x = { { o->w.t, f, c->base, c->base + (npt_level_size(c->level) - 1), 1 },
-				   final & ~c->old & hw, c->old & ~final & hw, c->old };
-
-		fixup_walk(&x.w, c->level - 1, npt_tref_real(npt_virt(o->w.t, c->child_pa)), c->base,
-			   0);
-	}
+	fixup_walk(&x.w, c->level - 1, npt_tref_real(npt_virt(o->w.t, c->child_pa)), c->base, 0);
 }
 
 /* Keeps the full_bit of the level-1 entry c visits true after the apply

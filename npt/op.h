@@ -69,20 +69,97 @@ static inline void npt_op_init(struct npt_op *o, struct npt_table *t, enum npt_o
 int npt_op_run(struct npt_op *o, npt_walk_fn *fn);
 /* Leaf bits for every level in levels (NPT_ERR_FLAGS if flags don't encode). */
 int npt_op_flags(struct npt_op *o, unsigned flags, unsigned levels);
-/* Entries at level changed over [first, last] (NPT_FLUSH_TABLE when a table
- * entry did): noted unless inside a table no walker has seen yet. */
-void npt_op_note(struct npt_op *o, uint64_t first, uint64_t last, unsigned level, unsigned flags);
-/* The entry c visits gets a new table below it: empty (vt NULL) or the split
- * of its huge leaf c->old. Plan: counted and walked virtually; apply: taken
- * from the cache, filled, walked; published at NPT_V_POST by
- * npt_op_publish. */
-int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int split);
-void npt_op_publish(struct npt_op *o, struct npt_ctx *c);
 /* The split template: leaf bits of the children of the huge leaf pte at
  * level (its flags re-encoded one level down, the state hardware and npt
  * keep in leaves carried over: accessed/dirty, DBM and write permission,
  * the log mark). */
 int npt_split_template(const struct npt_format *f, unsigned level, uint64_t pte, uint64_t *tmpl);
+/* Hardware state that changed in a split leaf while it was replaced, into
+ * the new leaves (npt_op_publish). */
+void npt_op_fixup(struct npt_op *o, const struct npt_ctx *c, uint64_t final, uint64_t hw);
+
+/* The helpers below are inline: the visitors call them with the visit
+ * context, which then need not live in memory on the common paths. */
+
+/* Entries at level changed over [first, last] (NPT_FLUSH_TABLE when a table
+ * entry did): noted unless inside a table no walker has seen yet. */
+static inline void npt_op_note(struct npt_op *o, uint64_t first, uint64_t last, unsigned level,
+			       unsigned flags)
+{
+	if (o->building)
+		return;
+	npt_flush_note(o->w.t, first, last, level, flags);
+	if (!o->changed || first < o->flush_first)
+		o->flush_first = first;
+	if (!o->changed || last > o->flush_last)
+		o->flush_last = last;
+	o->changed = 1;
+}
+
+/* The entry c visits gets a new table below it: empty or the split of its
+ * huge leaf c->old. Plan: counted and walked virtually; apply: taken from
+ * the cache, filled, walked; published at NPT_V_POST by npt_op_publish. */
+static inline int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int split)
+{
+	const struct npt_format *f = o->w.f;
+	const unsigned cl = c->level - 1;
+	struct npt_vtable v = { 0, 0, split };
+	uint64_t *tbl;
+	unsigned i;
+
+	if (split) {
+		int err = npt_split_template(f, c->level, c->old, &v.tmpl);
+
+		if (err)
+			return err;
+		v.pa = npt_pte_addr(f, c->old) & ~(npt_level_size(c->level) - 1);
+	}
+	c->descend = 1;
+	if (!o->w.apply) {
+		o->need++;
+		/* an empty leaf table cannot conflict with anything */
+		if (cl == 0 && !split && o->kind == NPT_OP_MAP) {
+			c->descend = 0;
+			return 0;
+		}
+		o->vt[cl] = v;
+		c->child = (struct npt_tref){ NULL, &o->vt[cl], 0 };
+		return 0;
+	}
+	c->child_pa = npt_prealloc_take(o->w.t, &o->cache);
+	tbl = npt_virt(o->w.t, c->child_pa);
+	if (split)
+		for (i = 0; i < NPT_ENTRIES; i++)
+			tbl[i] = v.tmpl | npt_addr_bits(f, v.pa + (uint64_t)i * npt_level_size(cl));
+	c->child = (struct npt_tref){ tbl, NULL, !split };
+	o->building++;
+	return 0;
+}
+
+static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
+{
+	const struct npt_format *f = o->w.f;
+	const int split = !c->child.fresh;
+	uint64_t entry, final, hw;
+
+	o->building--;
+	/* A split leaves holes only where it unmaps; a new table is a full run
+	 * where the map covers all of it. */
+	entry = npt_table_pte(f, c->child_pa, c->level, split ? o->kind != NPT_OP_UNMAP : c->full);
+	if (!split || o->building) {
+		npt_pte_publish(c->slot, entry);
+		return;
+	}
+	/* A huge leaf becomes a table: a block-size change, with
+	 * break-before-make where the format needs it. */
+	final = npt_entry_replace(o->w.t, c->slot, c->old, entry, c->level, c->base);
+	hw = f->accessed_bit | f->dirty_bit;
+	if (c->old & f->dbm_bit)
+		hw |= f->w_set | f->w_clear;
+	if (o->kind == NPT_OP_LOG && ((final ^ c->old) & hw))
+		npt_op_fixup(o, c, final, hw);
+}
+
 /* Keeps the level-1 entry c visits right about full_bit after its leaf
  * table changed. */
 void npt_op_full_hint(struct npt_op *o, struct npt_ctx *c);

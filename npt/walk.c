@@ -47,7 +47,7 @@ NPT_WALKER(free_walk, &free_ops)
 
 void npt_free_subtree(struct npt_table *t, unsigned level, uint64_t table_pa)
 {
-	struct npt_walk w = { t, t->fmt, 0, ~0ull, 1 };
+	struct npt_walk w = { .t = t, .f = t->fmt, .first = 0, .last = ~0ull, .apply = 1 };
 
 	if (level > 0)
 		free_walk(&w, level, npt_tref_real(npt_virt(t, table_pa)), 0, 0);
@@ -71,7 +71,7 @@ NPT_WALKER(free_all_walk, &free_all_ops)
 
 void npt_free_tables(struct npt_table *t)
 {
-	struct npt_walk w = { t, t->fmt, 0, t->ia_mask, 1 };
+	struct npt_walk w = { .t = t, .f = t->fmt, .first = 0, .last = t->ia_mask, .apply = 1 };
 
 	npt_walk_root(&w, free_all_walk);
 }
@@ -110,32 +110,68 @@ static unsigned pwalk_decode(struct pwalk *p, unsigned level, uint64_t pte, uint
 static NPT_ALWAYS_INLINE int pwalk_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
 	struct pwalk *p = (struct pwalk *)(void *)w;
+	const uint64_t esz = npt_level_size(c->level);
 	struct npt_visit v;
 
-	npt_fill_visit(w->t, c, &v);
-	switch (kind) {
-	case NPT_V_LEAF:
-		if (!(p->which & NPT_WALK_LEAF))
-			return 0;
-		v.flags = pwalk_decode(p, c->level, c->old, v.size);
-		break;
-	case NPT_V_PRE:
-		if (!(p->which & NPT_WALK_TABLE_PRE))
-			return 0;
-		v.kind = NPT_WALK_TABLE_PRE;
-		break;
-	default:
-		if (!(p->which & NPT_WALK_TABLE_POST))
-			return 0;
-		v.kind = NPT_WALK_TABLE_POST;
-		break;
+	if (!(p->which & (kind == NPT_V_LEAF  ? NPT_WALK_LEAF
+			  : kind == NPT_V_PRE ? NPT_WALK_TABLE_PRE
+					      : NPT_WALK_TABLE_POST)))
+		return 0;
+	v.level = c->level;
+	v.va = npt_ia_to_va(w->t, c->base);
+	v.size = esz;
+	v.pte = c->old;
+	v.shared = c->shared;
+	if (kind == NPT_V_LEAF) {
+		v.kind = NPT_WALK_LEAF;
+		v.pa = npt_pte_addr(w->f, c->old) & ~(esz - 1);
+		v.flags = pwalk_decode(p, c->level, c->old, esz);
+	} else {
+		v.kind = kind == NPT_V_PRE ? NPT_WALK_TABLE_PRE : NPT_WALK_TABLE_POST;
+		v.pa = npt_pte_addr(w->f, c->old);
+		v.flags = 0;
 	}
 	return p->visit(&v, p->arg);
+}
+
+/* A run of a leaf table: the loop a walk of 4 KiB leaves spends its time
+ * in, one visitor call per present leaf. */
+static int pwalk_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+			unsigned hi)
+{
+	struct pwalk *p = (struct pwalk *)(void *)w;
+	const struct npt_format *f = w->f;
+	const uint64_t *tbl = tr->tbl;
+	struct npt_visit v;
+	unsigned i;
+	int r;
+
+	if (!(p->which & NPT_WALK_LEAF))
+		return 0;
+	v.kind = NPT_WALK_LEAF;
+	v.level = 0;
+	v.size = NPT_PAGE_SIZE;
+	v.shared = w->shared;
+	for (i = lo; i <= hi; i++) {
+		const uint64_t pte = npt_pte_get(&tbl[i]);
+
+		if (!npt_pte_present(f, pte))
+			continue;
+		v.va = npt_ia_to_va(w->t, base + ((uint64_t)i << NPT_PAGE_SHIFT));
+		v.pte = pte;
+		v.pa = npt_pte_addr(f, pte) & ~(NPT_PAGE_SIZE - 1);
+		v.flags = pwalk_decode(p, 0, pte, NPT_PAGE_SIZE);
+		r = p->visit(&v, p->arg);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 static const struct npt_walk_ops pwalk_ops = {
 	.which = NPT_V_LEAF | NPT_V_PRE | NPT_V_POST,
 	.visit = pwalk_visit,
+	.leaves = pwalk_leaves,
 };
 NPT_WALKER(pwalk_walk, &pwalk_ops)
 

@@ -96,6 +96,7 @@ struct npt_walk {
 	const struct npt_format *f;
 	uint64_t first, last; /* inclusive input range */
 	int apply;            /* range operations: 0 plan, 1 apply */
+	int shared;           /* set for a leaves action: the table is under a shared root entry */
 };
 
 typedef int npt_walk_fn(struct npt_walk *w, unsigned level, struct npt_tref tr, uint64_t base,
@@ -130,21 +131,15 @@ static inline uint64_t *npt_next_table(const struct npt_table *t, uint64_t pte)
 	return npt_virt(t, npt_pte_addr(t->fmt, pte));
 }
 
-/* One entry: the visits of __kvm_pgtable_visit. */
+/* One entry: the visits of __kvm_pgtable_visit. kind: NPT_V_EMPTY,
+ * NPT_V_LEAF, or NPT_V_PRE for a table entry. */
 static NPT_ALWAYS_INLINE int npt_visit_entry(struct npt_walk *w, const struct npt_walk_ops *ops,
-					     struct npt_ctx *c, npt_walk_fn *self)
+					     struct npt_ctx *c, unsigned kind, npt_walk_fn *self)
 {
-	const struct npt_format *f = w->f;
 	int r;
 
-	if (!npt_pte_present(f, c->old)) {
-		if (!(ops->which & NPT_V_EMPTY))
-			return 0;
-		r = ops->visit(w, c, NPT_V_EMPTY);
-	} else if (npt_pte_leaf(f, c->level, c->old)) {
-		if (!(ops->which & NPT_V_LEAF))
-			return 0;
-		r = ops->visit(w, c, NPT_V_LEAF);
+	if (kind != NPT_V_PRE) {
+		r = ops->visit(w, c, kind);
 	} else {
 		if (ops->which & NPT_V_PRE) {
 			r = ops->visit(w, c, NPT_V_PRE);
@@ -175,7 +170,7 @@ static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct n
 	struct npt_table *t = w->t;
 	const uint64_t esz = npt_level_size(level);
 	const int root = level == npt_root_level(t);
-	unsigned i;
+	unsigned i, kind;
 	int r;
 
 	for (i = lo; i <= hi; i++) {
@@ -185,16 +180,27 @@ static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct n
 			i = dhi;
 			continue;
 		}
-		c.slot = tr->tbl ? &tr->tbl[i] : NULL;
 		c.old = real ? npt_pte_get(&tr->tbl[i]) : npt_tref_get(w, tr, level, i);
+		/* the entries no visit wants cost one test */
+		if (!npt_pte_present(w->f, c.old)) {
+			if (!(ops->which & NPT_V_EMPTY))
+				continue;
+			kind = NPT_V_EMPTY;
+			c.shared = shared; /* only present entries are shared */
+		} else {
+			kind = npt_pte_leaf(w->f, level, c.old) ? NPT_V_LEAF : NPT_V_PRE;
+			if (kind == NPT_V_LEAF && !(ops->which & NPT_V_LEAF))
+				continue;
+			c.shared = shared || (root && npt_is_shared(t, level, i));
+		}
+		c.slot = tr->tbl ? &tr->tbl[i] : NULL;
 		c.base = base + (uint64_t)i * esz;
 		c.level = level;
 		c.idx = i;
 		c.full = w->first <= c.base && c.base + (esz - 1) <= w->last;
-		c.shared = shared || (root && npt_is_shared(t, level, i));
 		c.skip = 0;
 		c.descend = 0;
-		r = npt_visit_entry(w, ops, &c, self);
+		r = npt_visit_entry(w, ops, &c, kind, self);
 		if (r)
 			return r;
 	}
@@ -215,8 +221,10 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 		npt_memset(tr.tbl, 0, lo * sizeof(uint64_t));
 		npt_memset(&tr.tbl[hi + 1], 0, (NPT_ENTRIES - hi - 1) * sizeof(uint64_t));
 	}
-	if (level == 0 && ops->leaves)
+	if (level == 0 && ops->leaves) {
+		w->shared = shared;
 		return ops->leaves(w, &tr, base, lo, hi);
+	}
 	if (ops->empty && npt_tref_empty(&tr)) {
 		r = ops->empty(w, level, &tr, base, lo, hi, &dlo, &dhi);
 		if (r)
