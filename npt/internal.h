@@ -61,6 +61,11 @@ struct npt_table {
 	int tearing_down; /* npt_free: frames go straight back to mm->free */
 	int handle_frame;  /* the handle lives in a frame npt_new took from mm */
 	uint64_t handle_pa;
+	/* the single-page calls' leaf bits of the last flags encoded (level,
+	 * flags -> bits), so a run of calls with the same flags encodes once */
+	uint64_t enc_bits;
+	unsigned enc_flags, enc_level;
+	int enc_valid;
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
 	struct npt_qfacts {

@@ -46,7 +46,8 @@ static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, un
 			if (w->apply)
 				npt_op_publish(o, c);
 		} else if (w->apply && c->level == 1) {
-			npt_op_full_hint(o, c);
+			npt_leaf_settle(w->t, c->slot, npt_next_table(w->t, c->old),
+					npt_pte_addr(f, c->old), 1);
 		}
 		return 0;
 	}
@@ -104,9 +105,12 @@ static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *
 		if (!w->apply) {
 			o->need += fhi - flo + 1;
 		} else {
+			const struct npt_counts full = { NPT_ENTRIES, NPT_ENTRIES };
+
 			for (k = flo; k <= fhi; k++) {
 				uint64_t pa = npt_prealloc_take(w->t, &o->cache);
 
+				npt_counts_put(npt_leaf_word(w->t, pa), &full);
 				npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
 					     npt_addr_bits(f, base + (uint64_t)k * esz + delta),
 					     NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
@@ -149,6 +153,68 @@ int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 	return err ? err : npt_op_run(&o, map_walk);
 }
 
+/* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
+ * step down, and the tables missing above it built on the way, bottom up,
+ * before one store publishes them. Empty to present: nothing to flush. */
+static int map_one(struct npt_op *o, unsigned level, unsigned flags)
+{
+	struct npt_table *t = o->w.t;
+	const struct npt_format *f = t->fmt;
+	const uint64_t ia = o->w.first;
+	uint64_t bits, tables[NPT_MAX_LEVELS];
+	struct npt_seek s;
+	unsigned k, n;
+	int err;
+
+	npt_seek_level(t, ia, level, &s);
+	if (npt_pte_present(f, s.pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
+		return NPT_OP_SLOW;
+	err = npt_op_encode(t, level, flags, &bits);
+	if (err)
+		return err;
+	bits |= npt_addr_bits(f, o->pa);
+	npt_flush_begin(t);
+	n = s.level - level;
+	if (n == 0) {
+		npt_pte_set(s.slot, bits);
+		if (level == 0) {
+			const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+			const uint64_t *tbl = s.slot - i;
+			/* entry i and its successor became good, or not */
+			const int neighbours = (i == 0 || npt_pte_present(f, tbl[i - 1])) &&
+					       (i == NPT_ENTRIES - 1 || npt_pte_present(f, tbl[i + 1]));
+
+			npt_leaf_adjust(t, s.parent, tbl, 1, npt_leaf_good2(f, tbl, i), neighbours);
+		}
+		return 0;
+	}
+	for (k = 0; k < n; k++) {
+		err = npt_frame_alloc(t, &tables[k]);
+		if (err) {
+			while (k--) {
+				t->frames--;
+				t->mm.free(t->mm.ctx, tables[k]);
+			}
+			return err;
+		}
+	}
+	/* table k holds the entries of level level + k */
+	for (k = 0; k < n; k++) {
+		const unsigned l = level + k, i = (unsigned)(ia >> npt_level_shift(l)) & (NPT_ENTRIES - 1);
+		uint64_t *tb = npt_virt(t, tables[k]);
+
+		npt_memset(tb, 0, NPT_PAGE_SIZE);
+		tb[i] = k ? npt_table_pte(f, tables[k - 1], l, 0) : bits;
+		if (l == 0) {
+			const struct npt_counts one = { 1, i == 0 };
+
+			npt_counts_put(npt_leaf_word(t, tables[0]), &one);
+		}
+	}
+	npt_pte_publish(s.slot, npt_table_pte(f, tables[n - 1], level + n, 0));
+	return 0;
+}
+
 static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigned *level)
 {
 	unsigned l;
@@ -181,6 +247,9 @@ int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, u
 	if (err)
 		return err;
 	o.pa = pa;
+	err = map_one(&o, level, flags);
+	if (err != NPT_OP_SLOW)
+		return err;
 	o.leaf_levels = 1u << level;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);

@@ -86,6 +86,15 @@ struct npt_mm {
 	 * absent, npt executes a trap instruction (__builtin_trap). The checks
 	 * are on in every build, NDEBUG or not. */
 	void (*panic)(void *ctx, const char *msg);
+	/* Optional: a 32-bit word the allocator keeps beside each frame it hands
+	 * out, the way Linux keeps counts in struct page: frame_word(ctx, pa)
+	 * returns it for any frame npt holds. npt keeps two counts of each leaf
+	 * table there (its present entries, and those in sequence), so that a
+	 * single-page call decides full_bit and frees a table it empties in
+	 * O(1). Without it such a call reads the leaf table instead when it
+	 * must decide (up to 512 entries). npt writes the word before it reads
+	 * it; the allocator need not clear it. */
+	uint32_t *(*frame_word)(void *ctx, uint64_t pa);
 };
 
 /* ---- formats ------------------------------------------------------------- */

@@ -53,36 +53,103 @@ void npt_op_fixup(struct npt_op *o, const struct npt_ctx *c, uint64_t final, uin
 	fixup_walk(&x.w, c->level - 1, npt_tref_real(npt_virt(o->w.t, c->child_pa)), c->base, 0);
 }
 
-/* Keeps the full_bit of the level-1 entry c visits true after the apply
- * pass changed part of its leaf table: an unmap or a remap clears it (the
- * table has a hole, or an address out of sequence; protect changes
- * neither); a map sets it once the table is one full run. That takes a read
- * of the whole table, made only when the entries on both sides of the run
- * just mapped are present: a table filled page by page in order is read
- * once, at its last page. */
-void npt_op_full_hint(struct npt_op *o, struct npt_ctx *c)
+void npt_leaf_recount(const struct npt_format *f, const uint64_t *tbl, struct npt_counts *n)
 {
-	const struct npt_format *f = o->w.f;
-	const uint64_t bit = f->full_bit;
-	const uint64_t *child;
-	unsigned lo, hi;
+	const uint64_t amask = f->addr_mask, step = NPT_PAGE_SIZE >> f->addr_shift;
+	uint64_t next = ~0ull; /* the address a good successor has */
+	unsigned i;
 
-	if (!bit || o->kind == NPT_OP_PROTECT || o->kind == NPT_OP_LOG)
-		return;
-	if (o->kind != NPT_OP_MAP) {
-		if (*c->slot & bit)
-			__atomic_fetch_and(c->slot, ~bit, __ATOMIC_RELAXED);
-		return;
+	n->present = n->good = 0;
+	for (i = 0; i < NPT_ENTRIES; i++) {
+		const uint64_t pte = tbl[i];
+
+		if (!npt_pte_present(f, pte)) {
+			next = ~0ull;
+			continue;
+		}
+		n->present++;
+		n->good += i == 0 || (pte & amask) == next;
+		next = (pte & amask) + step;
 	}
-	if (*c->slot & bit)
-		return;
-	child = npt_next_table(o->w.t, c->old);
-	npt_slice(o->w.t, 0, c->base, o->w.first, o->w.last, &lo, &hi);
-	if ((lo && !npt_pte_present(f, child[lo - 1])) ||
-	    (hi < NPT_ENTRIES - 1 && !npt_pte_present(f, child[hi + 1])))
-		return;
-	if (npt_run_is_full_run(f, child))
-		__atomic_fetch_or(c->slot, bit, __ATOMIC_RELAXED);
+}
+
+unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tbl,
+			 uint64_t table_pa, int may_set)
+{
+	const uint64_t bit = t->fmt->full_bit;
+	struct npt_counts n;
+
+	npt_leaf_recount(t->fmt, tbl, &n);
+	npt_counts_put(npt_leaf_word(t, table_pa), &n);
+	if (n.good != NPT_ENTRIES && (*slot & bit))
+		__atomic_fetch_and(slot, ~bit, __ATOMIC_RELAXED);
+	else if (n.good == NPT_ENTRIES && may_set && bit && !(*slot & bit))
+		__atomic_fetch_or(slot, bit, __ATOMIC_RELAXED);
+	return n.present;
+}
+
+int npt_table_empty(const struct npt_format *f, const uint64_t *tbl)
+{
+	unsigned i;
+
+	for (i = 0; i < NPT_ENTRIES; i++)
+		if (npt_pte_present(f, tbl[i]))
+			return 0;
+	return 1;
+}
+
+unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl, int dpresent,
+			 int dgood, int may_set)
+{
+	const struct npt_format *f = t->fmt;
+	const uint64_t bit = f->full_bit;
+	uint32_t *word = npt_leaf_word(t, npt_pte_addr(f, *parent));
+	struct npt_counts n;
+
+	if (word) {
+		npt_counts_get(word, &n);
+		n.present += (unsigned)dpresent;
+		n.good += (unsigned)dgood;
+		npt_counts_put(word, &n);
+	} else if (dpresent < 0) {
+		/* a page went: the bit goes, and the table may be empty now
+		 * (the first present entry ends the read) */
+		if (*parent & bit)
+			__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
+		return !npt_table_empty(f, tbl);
+	} else if (dpresent == 0 || !may_set) {
+		if (dpresent == 0 && (*parent & bit))
+			__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
+		return 1;
+	} else {
+		npt_leaf_recount(f, tbl, &n);
+	}
+	if (n.good != NPT_ENTRIES && (*parent & bit))
+		__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
+	else if (n.good == NPT_ENTRIES && may_set && bit && !(*parent & bit))
+		__atomic_fetch_or(parent, bit, __ATOMIC_RELAXED);
+	return n.present;
+}
+
+int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits)
+{
+	const struct npt_format *f = t->fmt;
+	int err;
+
+	if (t->enc_valid && t->enc_flags == flags && t->enc_level == level) {
+		*bits = t->enc_bits;
+		return 0;
+	}
+	if (flags & ~f->flags)
+		return NPT_ERR_FLAGS;
+	err = f->encode(f, level, flags, bits);
+	if (err)
+		return err;
+	t->enc_bits = *bits;
+	t->enc_flags = flags;
+	t->enc_level = level;
+	t->enc_valid = 1;
+	return 0;
 }
 
 int npt_op_run(struct npt_op *o, npt_walk_fn *fn)
@@ -129,24 +196,21 @@ int npt_op_flags(struct npt_op *o, unsigned flags, unsigned levels)
 	return 0;
 }
 
-int npt_op_single_leaf(struct npt_op *o, uint64_t va, unsigned *level, uint64_t *leaf_pa)
+int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s)
 {
 	struct npt_table *t = o->w.t;
-	struct npt_seek s;
 	uint64_t size;
 	int err;
 
 	err = npt_check_input(t, va, NPT_PAGE_SIZE, &o->w.first, &o->w.last);
 	if (err)
 		return err;
-	npt_seek(t, o->w.first, &s);
-	if (!npt_pte_present(t->fmt, s.pte))
+	npt_seek(t, o->w.first, s);
+	if (!npt_pte_present(t->fmt, s->pte))
 		return NPT_ERR_NOT_MAPPED;
-	size = npt_level_size(s.level);
+	size = npt_level_size(s->level);
 	if (o->w.first & (size - 1))
 		return NPT_ERR_HUGE;
 	o->w.last = o->w.first + size - 1;
-	*level = s.level;
-	*leaf_pa = npt_pte_addr(t->fmt, s.pte) & ~(size - 1);
 	return 0;
 }

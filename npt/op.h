@@ -78,6 +78,74 @@ int npt_split_template(const struct npt_format *f, unsigned level, uint64_t pte,
  * the new leaves (npt_op_publish). */
 void npt_op_fixup(struct npt_op *o, const struct npt_ctx *c, uint64_t final, uint64_t hw);
 
+/* ---- leaf-table counts ---------------------------------------------------
+ * Two counts per leaf table: present entries, and "good" ones -- present,
+ * and entry 0 or the successor of a present left neighbour (its page the
+ * next one). The table is one full run (full_bit) iff all 512 are good.
+ * Kept in mm's frame word of the table where mm has one (npt.h), computed
+ * by reading the table elsewhere; a single-page change moves each count by
+ * a few, known from the entry and its neighbours. */
+struct npt_counts {
+	unsigned present, good;
+};
+void npt_leaf_recount(const struct npt_format *f, const uint64_t *tbl, struct npt_counts *n);
+static inline uint32_t *npt_leaf_word(const struct npt_table *t, uint64_t table_pa)
+{
+	return t->mm.frame_word ? t->mm.frame_word(t->mm.ctx, table_pa) : NULL;
+}
+static inline void npt_counts_put(uint32_t *word, const struct npt_counts *n)
+{
+	if (word)
+		*word = n->present << 16 | n->good;
+}
+static inline void npt_counts_get(const uint32_t *word, struct npt_counts *n)
+{
+	n->present = *word >> 16;
+	n->good = *word & 0xffffu;
+}
+/* Entry i of a leaf table is good (above). */
+static inline int npt_leaf_good(const struct npt_format *f, const uint64_t *tbl, unsigned i)
+{
+	if (i >= NPT_ENTRIES || !npt_pte_present(f, tbl[i]))
+		return 0;
+	return i == 0 || (npt_pte_present(f, tbl[i - 1]) &&
+			  (tbl[i - 1] & f->addr_mask) + (NPT_PAGE_SIZE >> f->addr_shift) ==
+				  (tbl[i] & f->addr_mask));
+}
+/* After a region call changed the leaf table tbl (at table_pa) below the
+ * level-1 entry *slot: its counts recomputed and kept, full_bit cleared
+ * where it no longer holds and, with may_set, set where it now does.
+ * Returns the present count. */
+unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tbl,
+			 uint64_t table_pa, int may_set);
+
+/* ---- single-page shortcuts -------------------------------------------------
+ * npt_map, npt_unmap, npt_protect and npt_remap on one leaf take one step
+ * down (npt_seek_level) and make their visitor's change at the entry they
+ * reach, when nothing needs planning: no split, no shared entry (and, for a
+ * map, at most the missing tables of one path). Anything else goes the
+ * whole plan / apply way, which decides every error the same. */
+
+/* A shortcut's answer for "take the whole way". */
+#define NPT_OP_SLOW 1
+
+/* Leaf bits for flags at level, the last result kept in the table. */
+int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits);
+/* The level-1 entry above a leaf table changed in one entry: its counts
+ * moved by (dpresent, dgood); keeps frame word and full_bit (set only with
+ * may_set). Without a frame word it reads the table where it must decide: a
+ * map with may_set (the entry's neighbours present: the table may be full
+ * now), an unmap (empty now?). Returns the present count (without a frame
+ * word, non-zero for "not empty"). */
+unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl, int dpresent,
+			 int dgood, int may_set);
+int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
+/* Good entries among i and i + 1 of a leaf table (npt_leaf_good). */
+static inline int npt_leaf_good2(const struct npt_format *f, const uint64_t *tbl, unsigned i)
+{
+	return npt_leaf_good(f, tbl, i) + npt_leaf_good(f, tbl, i + 1);
+}
+
 /* The helpers below are inline: the visitors call them with the visit
  * context, which then need not live in memory on the common paths. */
 
@@ -143,9 +211,22 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 	uint64_t entry, final, hw;
 
 	o->building--;
-	/* A split leaves holes only where it unmaps; a new table is a full run
-	 * where the map covers all of it. */
-	entry = npt_table_pte(f, c->child_pa, c->level, split ? o->kind != NPT_OP_UNMAP : c->full);
+	/* A split leaves holes only where it unmaps (and is one full run
+	 * elsewhere); a new leaf table is counted. */
+	if (c->level == 1 && (!split || o->kind == NPT_OP_UNMAP)) {
+		struct npt_counts n;
+
+		npt_leaf_recount(f, c->child.tbl, &n);
+		npt_counts_put(npt_leaf_word(o->w.t, c->child_pa), &n);
+		entry = npt_table_pte(f, c->child_pa, 1, n.good == NPT_ENTRIES);
+	} else {
+		if (c->level == 1) {
+			const struct npt_counts n = { NPT_ENTRIES, NPT_ENTRIES };
+
+			npt_counts_put(npt_leaf_word(o->w.t, c->child_pa), &n);
+		}
+		entry = npt_table_pte(f, c->child_pa, c->level, 1);
+	}
 	if (!split || o->building) {
 		npt_pte_publish(c->slot, entry);
 		return;
@@ -160,11 +241,14 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 		npt_op_fixup(o, c, final, hw);
 }
 
-/* Keeps the level-1 entry c visits right about full_bit after its leaf
- * table changed. */
-void npt_op_full_hint(struct npt_op *o, struct npt_ctx *c);
+
 /* The leaf that maps one page at va, which must be its first page: the
- * range of o becomes exactly that leaf; its level and output address. */
-int npt_op_single_leaf(struct npt_op *o, uint64_t va, unsigned *level, uint64_t *leaf_pa);
+ * range of o becomes exactly that leaf, *s where npt_seek found it. */
+int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s);
+/* The output address of the leaf s found. */
+static inline uint64_t npt_seek_leaf_pa(const struct npt_format *f, const struct npt_seek *s)
+{
+	return npt_pte_addr(f, s->pte) & ~(npt_level_size(s->level) - 1);
+}
 
 #endif

@@ -153,19 +153,50 @@ int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 	return err ? err : npt_op_run(&o, protect_walk);
 }
 
+/* npt_protect's and npt_remap's shortcut (op.h): the leaf npt_seek found
+ * gets npte in place (with break-before-make where the format needs it);
+ * remap also moves the counts of a leaf table, whose sequence it may break. */
+static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base, uint64_t npte,
+		    int remap)
+{
+	const struct npt_format *f = t->fmt;
+	const unsigned i = (unsigned)(base >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+	const uint64_t *tbl = s->slot - i;
+	int dgood = 0;
+
+	if (npt_is_shared(t, npt_root_level(t), s->root_idx))
+		return NPT_OP_SLOW;
+	npt_flush_begin(t);
+	if (remap && s->level == 0)
+		dgood = -npt_leaf_good2(f, tbl, i);
+	/* a remap is reported even to the same entry, as the whole way does */
+	if (remap || npte != s->pte)
+		npt_entry_replace(t, s->slot, s->pte, npte, s->level, base);
+	if (remap && s->level == 0)
+		npt_leaf_adjust(t, s->parent, tbl, 0, dgood + npt_leaf_good2(f, tbl, i), 0);
+	npt_flush_end(t, 0, 0, 0);
+	return 0;
+}
+
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	struct npt_op o;
-	uint64_t old_pa;
-	unsigned level;
+	struct npt_seek s;
+	uint64_t bits;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_PROTECT);
-	err = npt_op_single_leaf(&o, va, &level, &old_pa);
+	err = npt_op_single_leaf(&o, va, &s);
 	if (!err)
-		err = npt_op_flags(&o, flags, 1u << level);
+		err = npt_op_encode(t, s.level, flags, &bits);
+	if (!err)
+		err = leaf_one(t, &s, o.w.first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)),
+			       0);
+	if (err != NPT_OP_SLOW)
+		return err;
+	err = npt_op_flags(&o, flags, 1u << s.level);
 	return err ? err : npt_op_run(&o, protect_walk);
 }
 
@@ -188,9 +219,10 @@ static NPT_ALWAYS_INLINE int remap_visit(struct npt_walk *w, struct npt_ctx *c, 
 		return 0;
 	case NPT_V_PRE:
 		return c->shared ? NPT_ERR_SHARED : 0;
-	default: /* NPT_V_POST: the page's leaf table, out of sequence now */
+	default: /* NPT_V_POST: the page's leaf table, maybe out of sequence now */
 		if (w->apply && c->level == 1)
-			npt_op_full_hint(o, c);
+			npt_leaf_settle(w->t, c->slot, npt_next_table(w->t, c->old),
+					npt_pte_addr(w->f, c->old), 0);
 		return 0;
 	}
 }
@@ -224,22 +256,27 @@ NPT_WALKER(remap_walk, &remap_ops)
 int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {
 	struct npt_op o;
-	unsigned level;
-	uint64_t size, old_pa;
+	struct npt_seek s;
+	uint64_t size, bits;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_REMAP);
-	err = npt_op_single_leaf(&o, va, &level, &old_pa);
+	err = npt_op_single_leaf(&o, va, &s);
 	if (err)
 		return err;
-	size = npt_level_size(level);
+	size = npt_level_size(s.level);
 	if (pa & (size - 1))
 		return NPT_ERR_ALIGN;
 	err = npt_check_output(t->fmt, pa, size);
 	if (!err)
-		err = npt_op_flags(&o, flags, 1u << level);
+		err = npt_op_encode(t, s.level, flags, &bits);
+	if (!err)
+		err = leaf_one(t, &s, o.w.first, bits | npt_addr_bits(t->fmt, pa), 1);
+	if (err != NPT_OP_SLOW)
+		return err;
+	err = npt_op_flags(&o, flags, 1u << s.level);
 	if (err)
 		return err;
 	o.pa = pa;

@@ -32,16 +32,6 @@ static int drop_share(struct npt_op *o, struct npt_ctx *c)
 	return 0;
 }
 
-static int table_empty(const struct npt_format *f, const uint64_t *tbl)
-{
-	unsigned i;
-
-	for (i = 0; i < NPT_ENTRIES; i++)
-		if (npt_pte_present(f, tbl[i]))
-			return 0;
-	return 1;
-}
-
 /* Takes the table entry c visits out (walk caches may hold it: a table run)
  * and frees the table below, whole (subtree) or emptied (frame). */
 static void remove_table(struct npt_op *o, struct npt_ctx *c, int subtree)
@@ -92,10 +82,10 @@ static NPT_ALWAYS_INLINE int unmap_visit(struct npt_walk *w, struct npt_ctx *c, 
 			return 0;
 		if (c->descend)
 			npt_op_publish(o, c);
-		else if (!keep && table_empty(w->f, npt_next_table(w->t, c->old)))
+		else if (c->level == 1 ? !npt_leaf_settle(w->t, c->slot, npt_next_table(w->t, c->old),
+							  npt_pte_addr(w->f, c->old), 0) && !keep
+				       : !keep && npt_table_empty(w->f, npt_next_table(w->t, c->old)))
 			remove_table(o, c, 0);
-		else if (c->level == 1)
-			npt_op_full_hint(o, c);
 		return 0;
 	}
 }
@@ -138,24 +128,69 @@ int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
 	return err ? err : npt_op_run(&o, unmap_walk);
 }
 
+/* npt_unmap's shortcut (op.h): a 4 KiB leaf whose table keeps other
+ * entries (emptying one goes the whole way, which frees it and what empties
+ * above). */
+static int unmap_one(struct npt_op *o, const struct npt_seek *s)
+{
+	struct npt_table *t = o->w.t;
+	const struct npt_format *f = t->fmt;
+	const uint64_t ia = o->w.first;
+	const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+	uint64_t *tbl = s->slot - i;
+	uint32_t *word;
+	struct npt_counts n = { 0, 0 };
+	unsigned k;
+	int dgood;
+
+	if (s->level != 0 || npt_is_shared(t, npt_root_level(t), s->root_idx))
+		return NPT_OP_SLOW;
+	word = npt_leaf_word(t, npt_pte_addr(f, *s->parent));
+	if (word) {
+		npt_counts_get(word, &n);
+		if (n.present == 1)
+			return NPT_OP_SLOW;
+	} else {
+		for (k = 0; k < NPT_ENTRIES && (k == i || !npt_pte_present(f, tbl[k])); k++)
+			;
+		if (k == NPT_ENTRIES)
+			return NPT_OP_SLOW;
+	}
+	dgood = npt_leaf_good2(f, tbl, i);
+	npt_flush_begin(t);
+	npt_pte_set(s->slot, 0);
+	if (word) {
+		n.present--;
+		n.good -= (unsigned)dgood;
+		npt_counts_put(word, &n);
+	}
+	if (*s->parent & f->full_bit)
+		__atomic_fetch_and(s->parent, ~f->full_bit, __ATOMIC_RELAXED);
+	npt_flush_note(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
+	npt_flush_end(t, 0, 0, 0);
+	return 0;
+}
+
 int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
 {
 	struct npt_op o;
-	uint64_t out;
-	unsigned level;
+	struct npt_seek s;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_UNMAP);
-	err = npt_op_single_leaf(&o, va, &level, &out);
-	if (!err)
-		err = npt_op_run(&o, unmap_walk);
+	err = npt_op_single_leaf(&o, va, &s);
+	if (!err) {
+		err = unmap_one(&o, &s);
+		if (err == NPT_OP_SLOW)
+			err = npt_op_run(&o, unmap_walk);
+	}
 	if (err)
 		return err;
 	if (pa)
-		*pa = out;
+		*pa = npt_seek_leaf_pa(t->fmt, &s);
 	if (page_size)
-		*page_size = npt_level_size(level);
+		*page_size = npt_level_size(s.level);
 	return 0;
 }

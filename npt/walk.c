@@ -7,6 +7,11 @@
 
 void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s)
 {
+	npt_seek_level(t, ia, 0, s);
+}
+
+void npt_seek_level(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s)
+{
 	const struct npt_format *f = t->fmt;
 	unsigned level = npt_root_level(t);
 	uint64_t *slot = &t->root[(ia >> npt_level_shift(level)) & (t->root_entries - 1)];
@@ -16,7 +21,7 @@ void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s)
 	s->parent = NULL;
 	for (;;) {
 		pte = npt_pte_get(slot);
-		if (!npt_pte_present(f, pte) || npt_pte_leaf(f, level, pte))
+		if (level == stop || !npt_pte_present(f, pte) || npt_pte_leaf(f, level, pte))
 			break;
 		level--;
 		s->parent = slot;

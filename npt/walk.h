@@ -261,6 +261,8 @@ struct npt_seek {
 	uint64_t *parent; /* the slot of the table entry above (NULL at the root) */
 };
 void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s);
+/* The same, stopping at level stop (the entry there may be a table). */
+void npt_seek_level(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s);
 
 /* The struct npt_visit of the entry c (kind and flags of a leaf left to the
  * caller), for npt_walk and the cursor. */

@@ -158,6 +158,23 @@ static int check_table_entry(struct inv *v, unsigned ti, unsigned level, uint64_
 	if (!present && !npt_is_exported(v->tables[ti], level, v->path[v->depth - 1]))
 		return fail(v, ti, "level-%u table at 0x%llx is empty", level - 1,
 			    (unsigned long long)pa);
+	/* The counts in the leaf table's frame word (npt_mm.frame_word): its
+	 * present entries and those in sequence (entry 0, or the successor of
+	 * a present left neighbour), counted here independently. */
+	if (level == 1 && t->mm.frame_word) {
+		const uint32_t word = *t->mm.frame_word(t->mm.ctx, pa);
+		unsigned good = 0;
+
+		for (i = 0; i < NPT_ENTRIES; i++)
+			good += npt_pte_present(f, child[i]) &&
+				(i == 0 || (npt_pte_present(f, child[i - 1]) &&
+					    npt_pte_addr(f, child[i - 1]) + NPT_PAGE_SIZE ==
+						    npt_pte_addr(f, child[i])));
+		if (word != (present << 16 | good))
+			return fail(v, ti, "leaf table 0x%llx: frame word 0x%x, but it holds %u "
+				    "entries, %u in sequence", (unsigned long long)pa, word, present,
+				    good);
+	}
 	return walk_table(v, ti, level - 1, child, NPT_ENTRIES, 0);
 }
 
@@ -368,13 +385,18 @@ uint64_t inv_owned_frames(struct testmm *mm, struct npt_table *t)
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-/* struct npt_table without the TLB record (a failed call may reset it). */
+/* struct npt_table without the TLB record (a failed call resets it) and the
+ * single-page calls' encoding memo (flags -> leaf bits, the same answer
+ * whenever asked: a failed call may have filled it). */
 static void table_copy(void *dst, const struct npt_table *t)
 {
 	struct npt_table *d = dst;
 
 	memcpy(d, t, sizeof(*d));
 	memset(&d->last_flush, 0, sizeof(d->last_flush));
+	d->enc_bits = 0;
+	d->enc_flags = d->enc_level = 0;
+	d->enc_valid = 0;
 }
 
 void inv_snap_take(struct inv_snap *s, struct testmm *mm, struct npt_table *const *tables,

@@ -26,6 +26,7 @@ static void tm_set(struct testmm *m, size_t i, unsigned char kind)
 {
 	m->bitmap[i / 64] |= 1ull << (i % 64);
 	m->kind[i] = kind;
+	m->words[i] = 0xa5a5a5a5u; /* npt must write the word before it reads it */
 }
 
 static void tm_clear(struct testmm *m, size_t i)
@@ -135,6 +136,17 @@ static void *tm_p2v(void *ctx, uint64_t pa)
 	return m->pool + (pa - m->base_pa);
 }
 
+/* The frame word of an allocated frame (npt.h); garbage until npt writes it. */
+static uint32_t *tm_word(void *ctx, uint64_t pa)
+{
+	struct testmm *m = ctx;
+	size_t i = tm_index(m, pa, "frame_word");
+
+	if (!tm_bit(m, i))
+		tm_die("frame_word: frame not allocated", pa);
+	return &m->words[i];
+}
+
 static int tm_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
 {
 	struct testmm *m = ctx;
@@ -209,9 +221,11 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	m->pool = p;
 	m->bitmap = calloc((nframes + 63) / 64, sizeof *m->bitmap);
 	m->kind = calloc(nframes, 1);
-	if (!m->bitmap || !m->kind) {
+	m->words = malloc(nframes * sizeof(*m->words));
+	if (!m->bitmap || !m->kind || !m->words) {
 		free(m->bitmap);
 		free(m->kind);
+		free(m->words);
 		munmap(p, nframes * TM_FRAME);
 		memset(m, 0, sizeof *m);
 		return -1;
@@ -226,6 +240,7 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	m->mm.phys_to_virt = tm_p2v;
 	m->mm.alloc_contig = tm_alloc_contig;
 	m->mm.free_contig = tm_free_contig;
+	m->mm.frame_word = tm_word;
 	m->mm.flags = NPT_MM_LINEAR;
 	m->mm.linear_offset = (uintptr_t)m->pool - (uintptr_t)base_pa;
 	return 0;
@@ -237,6 +252,7 @@ void testmm_destroy(struct testmm *m)
 		munmap(m->pool, m->nframes * TM_FRAME);
 	free(m->bitmap);
 	free(m->kind);
+	free(m->words);
 	memset(m, 0, sizeof *m);
 }
 

@@ -7,6 +7,9 @@
  * pool + (pa - base_pa), and NPT_MM_LINEAR is set with the matching
  * linear_offset.
  *
+ * Each frame has a frame word (npt_mm.frame_word), 0xa5a5a5a5 when handed
+ * out and refused (abort) for a frame not allocated.
+ *
  * Checks: a freshly handed-out frame is filled with 0xA5 (the engine must
  * zero what it allocates); a freed frame is filled with 0xDB; free,
  * free_contig and phys_to_virt abort with a message on a double free, a frame
@@ -32,6 +35,7 @@ struct testmm {
 	size_t nframes;
 	uint64_t *bitmap;       /* bit i: frame i allocated */
 	unsigned char *kind;    /* per frame: 0 free, 1 single, 2 contig head, 3 contig tail */
+	uint32_t *words;        /* per frame: npt_mm.frame_word */
 	size_t hint;            /* no free frame below this index */
 	size_t live;
 	unsigned long allocs;   /* successful alloc + alloc_contig calls */

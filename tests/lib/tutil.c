@@ -120,9 +120,10 @@ void fctx_init(struct fctx *c, unsigned idx, size_t pool_frames, int linear)
 		      "[%s] levels %u", c->name, c->info.levels);
 	ck_assert_msg(testmm_init(&c->mm, TU_POOL_BASE, pool_frames) == 0, "testmm_init");
 	c->linear = linear;
-	if (!linear) {
+	if (!linear) { /* and no frame word: every optional fast path off */
 		c->mm.mm.flags = 0;
 		c->mm.mm.linear_offset = 0;
+		c->mm.mm.frame_word = NULL;
 	}
 	c->root_level = c->info.levels - 1;
 	c->root_esize = lsize(c->root_level);
@@ -185,6 +186,7 @@ void fctx_repool(struct fctx *c, uint64_t base_pa, size_t frames)
 	if (!c->linear) {
 		c->mm.mm.flags = 0;
 		c->mm.mm.linear_offset = 0;
+		c->mm.mm.frame_word = NULL;
 	}
 }
 
