@@ -32,6 +32,7 @@ __attribute__((noreturn, cold)) void npt_panic(const struct npt_table *t, const 
 #define NPT_ROOT_MAX_FRAMES 16u
 #define NPT_ROOT_MAX_ENTRIES (NPT_ROOT_MAX_FRAMES * NPT_ENTRIES)
 
+struct npt_seek;
 struct npt_table {
 	const struct npt_format *fmt;
 	struct npt_mm mm;
@@ -78,6 +79,9 @@ struct npt_table {
 		 * walk is the general path */
 		void (*batch)(const struct npt_table *t, const uint64_t *va, size_t n,
 			      uint64_t *pa, int *err);
+		/* npt_seek_level for this shape, or NULL (the general loop) */
+		void (*seek)(const struct npt_table *t, uint64_t ia, unsigned stop,
+			     struct npt_seek *s);
 		const uint64_t *root;   /* t->root */
 		uintptr_t off;          /* t->mm.linear_offset */
 		uint64_t addr_mask;     /* fmt->addr_mask */

@@ -388,6 +388,36 @@ static NPT_ALWAYS_INLINE void qb_pipe(const struct npt_table *t, const uint64_t 
 	}
 }
 
+/* npt_seek_level compiled for a shape: the step down of the single-page
+ * calls (their ia already checked and reduced), the loop unrolled with the
+ * masks as constants. */
+static NPT_ALWAYS_INLINE void seek_shape(const struct npt_table *t, uint64_t ia, unsigned stop,
+					 struct npt_seek *s, const struct qshape sh)
+{
+	const uint64_t addr_mask = sh.generic ? t->q.addr_mask : sh.addr_mask;
+	const uint64_t present = sh.generic ? t->q.present : sh.present;
+	const uint64_t leaf_mask = sh.generic ? t->q.leaf_mask : sh.leaf_mask;
+	const uint64_t leaf_xor = sh.generic ? t->q.leaf_xor : sh.leaf_xor;
+	const uintptr_t off = t->q.off;
+	const unsigned idx = (unsigned)(ia >> npt_level_shift(sh.root)) & (t->root_entries - 1);
+	uint64_t *slot = &t->root[idx], *parent = NULL, pte;
+	unsigned level = sh.root;
+
+	for (;;) {
+		pte = npt_pte_get(slot);
+		if (level == stop || !(pte & present) || qp_leaf(pte, leaf_mask, leaf_xor))
+			break;
+		parent = slot;
+		level--;
+		slot = (uint64_t *)(uintptr_t)qp_slot(pte & addr_mask, qp_offset(ia, level, off));
+	}
+	s->slot = slot;
+	s->pte = pte;
+	s->level = level;
+	s->parent = parent;
+	s->root_idx = idx;
+}
+
 #define QSHAPE_GENERIC(ROOT) ((struct qshape){ .root = (ROOT), .generic = 1 })
 
 static int query_pa_g2(const struct npt_table *t, uint64_t va, uint64_t *pa)
@@ -449,6 +479,11 @@ static void qb_g4(const struct npt_table *t, const uint64_t *va, size_t n, uint6
 			      uint64_t *pa, int *err)                                \
 	{                                                                            \
 		qb_pipe(t, va, n, pa, err, QSHAPE(ROOT, VA, CAN, AM, P, LM, LX));    \
+	}                                                                            \
+	static void seek_##NAME(const struct npt_table *t, uint64_t ia, unsigned stop,   \
+				struct npt_seek *s)                                  \
+	{                                                                            \
+		seek_shape(t, ia, stop, s, QSHAPE(ROOT, VA, CAN, AM, P, LM, LX));    \
 	}
 QSHAPES(QSHAPE_FN)
 #undef QSHAPE_FN
@@ -459,10 +494,11 @@ static const struct {
 	int (*walk)(const struct npt_table *t, uint64_t va, uint64_t *pa);
 	void (*batch)(const struct npt_table *t, const uint64_t *va, size_t n, uint64_t *pa,
 		      int *err);
+	void (*seek)(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s);
 } qshapes[] = {
 #define QSHAPE_ENTRY(NAME, ROOT, VA, CAN, ...) QSHAPE_ENTRY_(NAME, ROOT, VA, CAN, __VA_ARGS__)
 #define QSHAPE_ENTRY_(NAME, ROOT, VA, CAN, AM, P, LM, LX) \
-	{ QSHAPE(ROOT, VA, CAN, AM, P, LM, LX), query_pa_##NAME, qb_##NAME },
+	{ QSHAPE(ROOT, VA, CAN, AM, P, LM, LX), query_pa_##NAME, qb_##NAME, seek_##NAME },
 	QSHAPES(QSHAPE_ENTRY)
 #undef QSHAPE_ENTRY
 #undef QSHAPE_ENTRY_
@@ -504,6 +540,7 @@ void npt_query_prepare(struct npt_table *t)
 	t->q.root_flip = f->canonical && t->root_entries >= 2 ? t->root_entries / 2 : 0;
 	t->q.walk = query_pa_general;
 	t->q.batch = NULL;
+	t->q.seek = NULL;
 	if (!walkable)
 		return;
 	t->q.walk = root == 2 ? query_pa_g2 : root == 3 ? query_pa_g3 : query_pa_g4;
@@ -518,6 +555,7 @@ void npt_query_prepare(struct npt_table *t)
 		    (!s->canonical || t->root_entries >= 2)) {
 			t->q.walk = qshapes[i].walk;
 			t->q.batch = qshapes[i].batch;
+			t->q.seek = qshapes[i].seek;
 			break;
 		}
 	}
