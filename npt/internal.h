@@ -201,10 +201,56 @@ static inline void npt_bitmap_set(uint64_t *bm, uint64_t lo, uint64_t hi)
 	bm[wl] |= ~0ull >> (63 - hi % 64);
 }
 
+/* The argument checks every call makes, inline so that a constant size
+ * (the single-page calls) folds into them. */
+static inline int npt_canonical(const struct npt_format *f, uint64_t va)
+{
+	const unsigned s = 64u - f->va_bits;
+
+	return (uint64_t)((int64_t)(va << s) >> s) == va;
+}
+
+/* Inclusive input range of [va, va + size), reduced to va_bits. */
+static inline int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
+				  uint64_t *first, uint64_t *last)
+{
+	const struct npt_format *f = t->fmt;
+	uint64_t end;
+
+	if (size == 0)
+		return NPT_ERR_RANGE;
+	if ((va | size) & (NPT_PAGE_SIZE - 1))
+		return NPT_ERR_ALIGN;
+	end = va + (size - 1);
+	if (end < va)
+		return NPT_ERR_RANGE;
+	if (f->canonical) {
+		/* Both ends canonical and in the same half: never across the hole. */
+		if (!npt_canonical(f, va) || !npt_canonical(f, end) || (va ^ end) >> 63)
+			return NPT_ERR_RANGE;
+	} else if (end >> f->va_bits) {
+		return NPT_ERR_RANGE;
+	}
+	*first = va & t->ia_mask;
+	*last = end & t->ia_mask;
+	return 0;
+}
+
+static inline int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size)
+{
+	uint64_t end;
+
+	if (size == 0)
+		return NPT_ERR_RANGE;
+	if ((pa | size) & (NPT_PAGE_SIZE - 1))
+		return NPT_ERR_ALIGN;
+	end = pa + (size - 1);
+	if (end < pa || (f->pa_bits < 64 && end >> f->pa_bits))
+		return NPT_ERR_RANGE;
+	return 0;
+}
+
 /* table.c */
-int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
-		    uint64_t *first, uint64_t *last);
-int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size);
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa);
 void npt_frame_free(struct npt_table *t, uint64_t pa);
 /* walk.c: a table at level and every table below it back to mm (leaf
@@ -231,6 +277,10 @@ void npt_flush_begin(struct npt_table *t);
 void npt_flush_note(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
 		    unsigned flags);
 void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last);
+/* begin, one note and end at once: the record of a call that changed one
+ * run (nothing noted since the last end). */
+void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
+		      unsigned flags);
 /* 1 if changing the present entry old at level into the present entry new
  * needs break-before-make on this table (format requires it, hook set). */
 int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);

@@ -265,7 +265,7 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 	unsigned did = 0;
 	struct npt_op o;
 	struct npt_seek s;
-	uint64_t page;
+	uint64_t page, first, last;
 	int err;
 
 	err = log_init(&o, t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE);
@@ -301,16 +301,20 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 		}
 		if (!log_writable(f, s.pte))
 			return NPT_ERR_PERM;
-		npt_flush_begin(t);
 	}
 	/* A logged page, an Arm writable-clean leaf (hardware without dirty
 	 * state management faults on it) or a writable leaf whose dirty bit a
 	 * harvest cleared (RISC-V without Svadu): the write may go, and the
 	 * leaf records it. */
 	npt_pte_update(s.slot, f->w_clear, f->w_set | f->accessed_bit | f->dirty_bit);
-	npt_flush_note(t, page & ~(npt_level_size(s.level) - 1),
-		       (page & ~(npt_level_size(s.level) - 1)) + (npt_level_size(s.level) - 1), s.level, 0);
-	npt_flush_end(t, 0, 0, 0);
+	first = page & ~(npt_level_size(s.level) - 1);
+	last = first + (npt_level_size(s.level) - 1);
+	if (did) {
+		npt_flush_note(t, first, last, s.level, 0);
+		npt_flush_end(t, 0, 0, 0);
+	} else {
+		npt_flush_single(t, first, last, s.level, 0);
+	}
 	if (out) {
 		out->did = did | NPT_LOG_GRANTED;
 		out->page_size = npt_level_size(s.level);

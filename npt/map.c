@@ -180,11 +180,16 @@ static int map_one(struct npt_op *o, unsigned level, unsigned flags)
 		if (level == 0) {
 			const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
 			const uint64_t *tbl = s.slot - i;
-			/* entry i and its successor became good, or not */
-			const int neighbours = (i == 0 || npt_pte_present(f, tbl[i - 1])) &&
-					       (i == NPT_ENTRIES - 1 || npt_pte_present(f, tbl[i + 1]));
+			/* entry i and its successor became good, or not (npt_leaf_good
+			 * on the neighbours read once) */
+			const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift, a = bits & f->addr_mask;
+			const uint64_t prev = i ? tbl[i - 1] : 0, next = i < NPT_ENTRIES - 1 ? tbl[i + 1] : 0;
+			const int pp = i == 0 || npt_pte_present(f, prev);
+			const int np = i == NPT_ENTRIES - 1 || npt_pte_present(f, next);
+			const int good = (i == 0 || (pp && (prev & f->addr_mask) + step == a)) +
+					 (i < NPT_ENTRIES - 1 && np && a + step == (next & f->addr_mask));
 
-			npt_leaf_adjust(t, s.parent, tbl, 1, npt_leaf_good2(f, tbl, i), neighbours);
+			npt_leaf_adjust(t, s.parent, tbl, 1, good, pp && np);
 		}
 		return 0;
 	}
@@ -219,7 +224,11 @@ static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigne
 {
 	unsigned l;
 
-	for (l = 0; l < f->levels; l++) {
+	if (page_size == NPT_PAGE_SIZE && (f->leaf_levels & 1)) {
+		*level = 0;
+		return 0;
+	}
+	for (l = 1; l < f->levels; l++) {
 		if ((f->leaf_levels >> l & 1) && page_size == npt_level_size(l)) {
 			*level = l;
 			return 0;

@@ -76,15 +76,11 @@ void npt_leaf_recount(const struct npt_format *f, const uint64_t *tbl, struct np
 unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tbl,
 			 uint64_t table_pa, int may_set)
 {
-	const uint64_t bit = t->fmt->full_bit;
 	struct npt_counts n;
 
 	npt_leaf_recount(t->fmt, tbl, &n);
 	npt_counts_put(npt_leaf_word(t, table_pa), &n);
-	if (n.good != NPT_ENTRIES && (*slot & bit))
-		__atomic_fetch_and(slot, ~bit, __ATOMIC_RELAXED);
-	else if (n.good == NPT_ENTRIES && may_set && bit && !(*slot & bit))
-		__atomic_fetch_or(slot, bit, __ATOMIC_RELAXED);
+	npt_full_bit_settle(slot, t->fmt->full_bit, n.good, may_set);
 	return n.present;
 }
 
@@ -98,20 +94,14 @@ int npt_table_empty(const struct npt_format *f, const uint64_t *tbl)
 	return 1;
 }
 
-unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl, int dpresent,
-			 int dgood, int may_set)
+unsigned npt_leaf_adjust_read(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
+			      int dpresent, int may_set)
 {
 	const struct npt_format *f = t->fmt;
 	const uint64_t bit = f->full_bit;
-	uint32_t *word = npt_leaf_word(t, npt_pte_addr(f, *parent));
 	struct npt_counts n;
 
-	if (word) {
-		npt_counts_get(word, &n);
-		n.present += (unsigned)dpresent;
-		n.good += (unsigned)dgood;
-		npt_counts_put(word, &n);
-	} else if (dpresent < 0) {
+	if (dpresent < 0) {
 		/* a page went: the bit goes, and the table may be empty now
 		 * (the first present entry ends the read) */
 		if (*parent & bit)
@@ -121,25 +111,17 @@ unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *
 		if (dpresent == 0 && (*parent & bit))
 			__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
 		return 1;
-	} else {
-		npt_leaf_recount(f, tbl, &n);
 	}
-	if (n.good != NPT_ENTRIES && (*parent & bit))
-		__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
-	else if (n.good == NPT_ENTRIES && may_set && bit && !(*parent & bit))
-		__atomic_fetch_or(parent, bit, __ATOMIC_RELAXED);
+	npt_leaf_recount(f, tbl, &n);
+	npt_full_bit_settle(parent, bit, n.good, may_set);
 	return n.present;
 }
 
-int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits)
+int npt_op_encode_slow(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits)
 {
 	const struct npt_format *f = t->fmt;
 	int err;
 
-	if (t->enc_valid && t->enc_flags == flags && t->enc_level == level) {
-		*bits = t->enc_bits;
-		return 0;
-	}
 	if (flags & ~f->flags)
 		return NPT_ERR_FLAGS;
 	err = f->encode(f, level, flags, bits);
@@ -193,24 +175,5 @@ int npt_op_flags(struct npt_op *o, unsigned flags, unsigned levels)
 		if (err)
 			return err;
 	}
-	return 0;
-}
-
-int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s)
-{
-	struct npt_table *t = o->w.t;
-	uint64_t size;
-	int err;
-
-	err = npt_check_input(t, va, NPT_PAGE_SIZE, &o->w.first, &o->w.last);
-	if (err)
-		return err;
-	npt_seek(t, o->w.first, s);
-	if (!npt_pte_present(t->fmt, s->pte))
-		return NPT_ERR_NOT_MAPPED;
-	size = npt_level_size(s->level);
-	if (o->w.first & (size - 1))
-		return NPT_ERR_HUGE;
-	o->w.last = o->w.first + size - 1;
 	return 0;
 }

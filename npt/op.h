@@ -103,6 +103,16 @@ static inline void npt_counts_get(const uint32_t *word, struct npt_counts *n)
 	n->present = *word >> 16;
 	n->good = *word & 0xffffu;
 }
+/* full_bit of the level-1 entry *parent for a leaf table with good good
+ * entries: cleared where it no longer holds, set (with may_set) where it
+ * now does. */
+static inline void npt_full_bit_settle(uint64_t *parent, uint64_t bit, unsigned good, int may_set)
+{
+	if (good != NPT_ENTRIES && (*parent & bit))
+		__atomic_fetch_and(parent, ~bit, __ATOMIC_RELAXED);
+	else if (good == NPT_ENTRIES && may_set && bit && !(*parent & bit))
+		__atomic_fetch_or(parent, bit, __ATOMIC_RELAXED);
+}
 /* Entry i of a leaf table is good (above). */
 static inline int npt_leaf_good(const struct npt_format *f, const uint64_t *tbl, unsigned i)
 {
@@ -130,15 +140,40 @@ unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tb
 #define NPT_OP_SLOW 1
 
 /* Leaf bits for flags at level, the last result kept in the table. */
-int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits);
+int npt_op_encode_slow(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits);
+static inline int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags,
+				uint64_t *bits)
+{
+	if (t->enc_valid && t->enc_flags == flags && t->enc_level == level) {
+		*bits = t->enc_bits;
+		return 0;
+	}
+	return npt_op_encode_slow(t, level, flags, bits);
+}
 /* The level-1 entry above a leaf table changed in one entry: its counts
  * moved by (dpresent, dgood); keeps frame word and full_bit (set only with
  * may_set). Without a frame word it reads the table where it must decide: a
  * map with may_set (the entry's neighbours present: the table may be full
  * now), an unmap (empty now?). Returns the present count (without a frame
  * word, non-zero for "not empty"). */
-unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl, int dpresent,
-			 int dgood, int may_set);
+unsigned npt_leaf_adjust_read(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
+			      int dpresent, int may_set);
+static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
+				       int dpresent, int dgood, int may_set)
+{
+	const struct npt_format *f = t->fmt;
+	uint32_t *word = npt_leaf_word(t, npt_pte_addr(f, *parent));
+	struct npt_counts n;
+
+	if (!word)
+		return npt_leaf_adjust_read(t, parent, tbl, dpresent, may_set);
+	npt_counts_get(word, &n);
+	n.present += (unsigned)dpresent;
+	n.good += (unsigned)dgood;
+	npt_counts_put(word, &n);
+	npt_full_bit_settle(parent, f->full_bit, n.good, may_set);
+	return n.present;
+}
 int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
 /* Good entries among i and i + 1 of a leaf table (npt_leaf_good). */
 static inline int npt_leaf_good2(const struct npt_format *f, const uint64_t *tbl, unsigned i)
@@ -244,7 +279,24 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 
 /* The leaf that maps one page at va, which must be its first page: the
  * range of o becomes exactly that leaf, *s where npt_seek found it. */
-int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s);
+static inline int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s)
+{
+	struct npt_table *t = o->w.t;
+	uint64_t size;
+	int err;
+
+	err = npt_check_input(t, va, NPT_PAGE_SIZE, &o->w.first, &o->w.last);
+	if (err)
+		return err;
+	npt_seek(t, o->w.first, s);
+	if (!npt_pte_present(t->fmt, s->pte))
+		return NPT_ERR_NOT_MAPPED;
+	size = npt_level_size(s->level);
+	if (o->w.first & (size - 1))
+		return NPT_ERR_HUGE;
+	o->w.last = o->w.first + size - 1;
+	return 0;
+}
 /* The output address of the leaf s found. */
 static inline uint64_t npt_seek_leaf_pa(const struct npt_format *f, const struct npt_seek *s)
 {

@@ -164,17 +164,32 @@ static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base
 	const uint64_t *tbl = s->slot - i;
 	int dgood = 0;
 
+	int bbm;
+
 	if (npt_is_shared(t, npt_root_level(t), s->root_idx))
 		return NPT_OP_SLOW;
-	npt_flush_begin(t);
+	/* a remap is reported even to the same entry, as the whole way does */
+	if (!remap && npte == s->pte) {
+		npt_flush_begin(t);
+		return 0;
+	}
 	if (remap && s->level == 0)
 		dgood = -npt_leaf_good2(f, tbl, i);
-	/* a remap is reported even to the same entry, as the whole way does */
-	if (remap || npte != s->pte)
+	/* Without break-before-make the record is the one run of this leaf,
+	 * made at once; with it, the hook's own record comes first. */
+	bbm = npt_needs_bbm(t, s->level, s->pte, npte);
+	if (bbm) {
+		npt_flush_begin(t);
 		npt_entry_replace(t, s->slot, s->pte, npte, s->level, base);
+	} else {
+		__atomic_exchange_n(s->slot, npte, __ATOMIC_RELEASE);
+	}
 	if (remap && s->level == 0)
 		npt_leaf_adjust(t, s->parent, tbl, 0, dgood + npt_leaf_good2(f, tbl, i), 0);
-	npt_flush_end(t, 0, 0, 0);
+	if (bbm)
+		npt_flush_end(t, 0, 0, 0);
+	else
+		npt_flush_single(t, base, base + (npt_level_size(s->level) - 1), s->level, 0);
 	return 0;
 }
 

@@ -389,8 +389,8 @@ static NPT_ALWAYS_INLINE void qb_pipe(const struct npt_table *t, const uint64_t 
 }
 
 /* npt_seek_level compiled for a shape: the step down of the single-page
- * calls (their ia already checked and reduced), the loop unrolled with the
- * masks as constants. */
+ * calls (their ia already checked and reduced), unrolled with the masks as
+ * constants. */
 static NPT_ALWAYS_INLINE void seek_shape(const struct npt_table *t, uint64_t ia, unsigned stop,
 					 struct npt_seek *s, const struct qshape sh)
 {
@@ -400,17 +400,27 @@ static NPT_ALWAYS_INLINE void seek_shape(const struct npt_table *t, uint64_t ia,
 	const uint64_t leaf_xor = sh.generic ? t->q.leaf_xor : sh.leaf_xor;
 	const uintptr_t off = t->q.off;
 	const unsigned idx = (unsigned)(ia >> npt_level_shift(sh.root)) & (t->root_entries - 1);
-	uint64_t *slot = &t->root[idx], *parent = NULL, pte;
+	uint64_t *slot = &t->root[idx], *parent = NULL, pte = npt_pte_get(slot);
 	unsigned level = sh.root;
 
-	for (;;) {
-		pte = npt_pte_get(slot);
-		if (level == stop || !(pte & present) || qp_leaf(pte, leaf_mask, leaf_xor))
-			break;
-		parent = slot;
-		level--;
-		slot = (uint64_t *)(uintptr_t)qp_slot(pte & addr_mask, qp_offset(ia, level, off));
-	}
+	/* One step from level L + 1 to L, unless the entry in hand ends the walk. */
+#define SEEK_STEP(L)                                                                      \
+	do {                                                                              \
+		if (sh.root <= (L))                                                       \
+			break;                                                            \
+		if ((L) + 1 == stop || !(pte & present) || qp_leaf(pte, leaf_mask, leaf_xor)) \
+			goto out;                                                         \
+		parent = slot;                                                            \
+		level = (L);                                                              \
+		slot = (uint64_t *)(uintptr_t)qp_slot(pte & addr_mask, qp_offset(ia, L, off)); \
+		pte = npt_pte_get(slot);                                                  \
+	} while (0)
+	SEEK_STEP(3);
+	SEEK_STEP(2);
+	SEEK_STEP(1);
+	SEEK_STEP(0);
+#undef SEEK_STEP
+out:
 	s->slot = slot;
 	s->pte = pte;
 	s->level = level;

@@ -34,52 +34,6 @@ const char *npt_strerror(int err)
 	return "unknown error";
 }
 
-static int canonical(const struct npt_format *f, uint64_t va)
-{
-	unsigned s = 64u - f->va_bits;
-	return (uint64_t)((int64_t)(va << s) >> s) == va;
-}
-
-/* Inclusive input range of [va, va + size), reduced to va_bits. */
-int npt_check_input(const struct npt_table *t, uint64_t va, uint64_t size,
-		    uint64_t *first, uint64_t *last)
-{
-	const struct npt_format *f = t->fmt;
-	uint64_t end;
-
-	if (size == 0)
-		return NPT_ERR_RANGE;
-	if ((va | size) & (NPT_PAGE_SIZE - 1))
-		return NPT_ERR_ALIGN;
-	end = va + (size - 1);
-	if (end < va)
-		return NPT_ERR_RANGE;
-	if (f->canonical) {
-		/* Both ends canonical and in the same half: never across the hole. */
-		if (!canonical(f, va) || !canonical(f, end) || (va ^ end) >> 63)
-			return NPT_ERR_RANGE;
-	} else if (end >> f->va_bits) {
-		return NPT_ERR_RANGE;
-	}
-	*first = va & t->ia_mask;
-	*last = end & t->ia_mask;
-	return 0;
-}
-
-int npt_check_output(const struct npt_format *f, uint64_t pa, uint64_t size)
-{
-	uint64_t end;
-
-	if (size == 0)
-		return NPT_ERR_RANGE;
-	if ((pa | size) & (NPT_PAGE_SIZE - 1))
-		return NPT_ERR_ALIGN;
-	end = pa + (size - 1);
-	if (end < pa || (f->pa_bits < 64 && end >> f->pa_bits))
-		return NPT_ERR_RANGE;
-	return 0;
-}
-
 /* A frame the allocator hands out must be one a table entry can point at;
  * anything else is the mm's bug, refused before it can corrupt a table. */
 static void *mm_virt(const struct npt_mm *mm, uint64_t pa)

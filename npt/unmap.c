@@ -157,7 +157,6 @@ static int unmap_one(struct npt_op *o, const struct npt_seek *s)
 			return NPT_OP_SLOW;
 	}
 	dgood = npt_leaf_good2(f, tbl, i);
-	npt_flush_begin(t);
 	npt_pte_set(s->slot, 0);
 	if (word) {
 		n.present--;
@@ -166,8 +165,7 @@ static int unmap_one(struct npt_op *o, const struct npt_seek *s)
 	}
 	if (*s->parent & f->full_bit)
 		__atomic_fetch_and(s->parent, ~f->full_bit, __ATOMIC_RELAXED);
-	npt_flush_note(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
-	npt_flush_end(t, 0, 0, 0);
+	npt_flush_single(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
 	return 0;
 }
 

@@ -5,20 +5,10 @@
  */
 #include "walk.h"
 
-void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s)
-{
-	npt_seek_level(t, ia, 0, s);
-}
-
-void npt_seek_level(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s)
+void npt_seek_general(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s)
 {
 	const struct npt_format *f = t->fmt;
 	unsigned level = npt_root_level(t);
-
-	if (t->q.seek) {
-		t->q.seek(t, ia, stop, s);
-		return;
-	}
 	uint64_t *slot = &t->root[(ia >> npt_level_shift(level)) & (t->root_entries - 1)];
 	uint64_t pte;
 

@@ -260,9 +260,21 @@ struct npt_seek {
 	unsigned root_idx;
 	uint64_t *parent; /* the slot of the table entry above (NULL at the root) */
 };
-void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s);
-/* The same, stopping at level stop (the entry there may be a table). */
-void npt_seek_level(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s);
+void npt_seek_general(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s);
+/* The same, stopping at level stop (the entry there may be a table): the
+ * table's compiled shape (query_fast.c) where it has one. */
+static inline void npt_seek_level(const struct npt_table *t, uint64_t ia, unsigned stop,
+				  struct npt_seek *s)
+{
+	if (t->q.seek)
+		t->q.seek(t, ia, stop, s);
+	else
+		npt_seek_general(t, ia, stop, s);
+}
+static inline void npt_seek(const struct npt_table *t, uint64_t ia, struct npt_seek *s)
+{
+	npt_seek_level(t, ia, 0, s);
+}
 
 /* The struct npt_visit of the entry c (kind and flags of a leaf left to the
  * caller), for npt_walk and the cursor. */
