@@ -20,7 +20,7 @@
  * after them (see run_job). Frames come from a pool allocator defined here
  * (free stack + bump over one pre-faulted mmap, NPT_MM_LINEAR,
  * alloc_contig), so the allocator does not dominate. The end of the output
- * checks the targets of issue 5.
+ * checks the targets below.
  *
  *   build-release/bench/bench [--json FILE] [--reps N] [--formats a,b,...]
  */
@@ -670,13 +670,13 @@ static double j_single(struct fctx *c, const void *a, int v, double *u)
 }
 
 /* ---- results ------------------------------------------------------------------ */
-/* The targets of issue 5, checked on every run. */
+/* The targets, checked on every run. */
 enum target {
 	T_NONE,
 	T_RANGE,  /* within 2x of the floor and at least 3x faster than naive */
 	T_QUERY,  /* independent queries under 2.5 ns */
 	T_MEMORY, /* exactly the minimum table memory */
-	T_SINGLE, /* a single-page call within 2x of its floor (issue 16) */
+	T_SINGLE, /* a single-page call within 2x of its floor */
 	T_SINGLE8, /* ... and under 8 ns */
 };
 
@@ -987,7 +987,7 @@ static void print_targets(void)
 {
 	unsigned i;
 
-	printf("\ntargets (issues 5 and 16), best figures of this run:\n");
+	printf("\ntargets, best figures of this run:\n");
 	for (i = 0; i < nfigs; i++) {
 		const struct fig *g = &figs[i];
 		char text[128];

@@ -203,9 +203,9 @@ huge:
  * stay in L1), works out the address of its level-0 entry, prefetches it and
  * keeps the address in a ring (two halves of QB_DIST); stage B for address j
  * loads the entry stage A kept about QB_DIST addresses earlier -- in cache by
- * now -- and writes the result. The distance hardly matters from 8 to 24 on
- * Zen 5: what remains is the upper levels' instructions, not the misses.
- * The leaf misses of QB_DIST addresses are in flight together instead of one
+ * now -- and writes the result. The distance matters little once the
+ * misses overlap: what remains is the upper levels' instructions. The leaf
+ * misses of QB_DIST addresses are in flight together instead of one
  * walk's miss after another.
  *
  * Each lane is exactly query_pa: stage A is its range check and its walk down
@@ -246,8 +246,8 @@ huge:
 #if QB_DIST < 1
 #error "QB_DIST must be at least 1"
 #endif
-/* The block loops of stage A run two lanes per turn: measured a few per
- * cent faster here (Zen 5); unrolling stage B gained nothing. */
+/* The block loops of stage A run two lanes per turn, so that two lanes'
+ * upper-level loads overlap; stage B's loads already do. */
 
 /* The slot of a lane stage A did not finish: reads as not present, so stage
  * B's one test sends it to qb_slow. */

@@ -1,6 +1,7 @@
 /*
  * Run kernels: the loops over a run of entries of one table, where the range
- * operations (range.c) spend their time. Written with GNU vector extensions
+ * operations (the walker's leaf-table and empty-table actions) spend their
+ * time. Written with GNU vector extensions
  * (two entries per vector, four vectors per cache line, independent of one
  * another): a scalar loop is held to about one entry per cycle by its single
  * dependency chain, a quarter of what the stores and loads can do (see
@@ -202,8 +203,8 @@ static int protect_entries(uint64_t *tbl, unsigned i, unsigned end, uint64_t bit
 #endif
 #define NPT_X86_WIDE 1
 /* Each kernel starts a cache line, so its loop sits the same way whatever
- * is linked before it: one 16-byte shift of the code made protect_region
- * 1.6x slower (`ninja bench`, 1.58x -> 2.46x the floor). */
+ * is linked before it: the loops are short enough that where they cross a
+ * fetch block shows in `ninja bench`. */
 #define NPT_AVX2 __attribute__((target("avx2,prfchw"), aligned(64)))
 /* p[0], p[1] = v: one atomic 16-byte store (p 16-byte aligned). */
 #define STORE_PAIR(p, v) __asm__("vmovdqa %1, %0" : "=m"(*(__m128i *)(p)) : "x"(v))
@@ -241,7 +242,7 @@ static int x86_wide(void)
  * pages mapped alike), else entry by entry. Each step also prefetches, for
  * reading, the same line of the next table of the range: the tables of a
  * range are scattered frames, and the hardware prefetchers do not cross a
- * page (a prefetch for writing, PREFETCHW, measured slower here). */
+ * page (a prefetch for reading: the line is read before it is written). */
 NPT_AVX2 static int protect_avx2(uint64_t *tbl, unsigned lo, unsigned hi, uint64_t bits,
 				 uint64_t amask, const uint64_t *next)
 {

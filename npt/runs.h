@@ -1,6 +1,6 @@
 /*
  * Run kernels (runs.c): loops over a run tbl[lo..hi] of entries of one table,
- * for the range engine (range.c). amask is the format's address field.
+ * for the walker's table-wide actions (walk.h). amask is the format's address field.
  */
 #ifndef NPT_RUNS_H
 #define NPT_RUNS_H

@@ -1,5 +1,5 @@
 /*
- * The dirty scenario (issue 7, part 7): a migration-style loop over npt's
+ * The dirty scenario: a migration-style loop over npt's
  * write-protect dirty logging.
  *
  * RAM above the system part is mapped 1:1 in stage 2 with 2 MiB leaves

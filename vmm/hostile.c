@@ -1,5 +1,5 @@
 /*
- * The hostile scenario (issue 6, part 6): a guest that does what no guest
+ * The hostile scenario: a guest that does what no guest
  * should -- probes random 64-bit addresses (canonical or not, mapped or
  * not, holes, MMIO beyond RAM), writes garbage over its own page tables and
  * its IDT, and executes from random places, at CPL 0 and CPL 3. The VMM
