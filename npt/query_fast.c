@@ -95,7 +95,10 @@ static NPT_ALWAYS_INLINE uintptr_t qp_offset(uint64_t va, unsigned level, uintpt
 
 static NPT_ALWAYS_INLINE const uint64_t *qp_slot(uint64_t table_pa, uintptr_t offset)
 {
-	return (const uint64_t *)(const void *)((const char *)(uintptr_t)table_pa + offset);
+	/* integer arithmetic: the sum wraps where the linear offset is
+	 * "negative" (memory below the frames' addresses), which pointer
+	 * arithmetic may not */
+	return (const uint64_t *)(uintptr_t)((uintptr_t)table_pa + offset);
 }
 
 /* npt_pte_leaf above level 0; a one-bit leaf_mask known at compile time
