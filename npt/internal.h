@@ -217,6 +217,17 @@ static inline int npt_check_input(const struct npt_table *t, uint64_t va, uint64
 	const struct npt_format *f = t->fmt;
 	uint64_t end;
 
+	if (__builtin_constant_p(size) && size == NPT_PAGE_SIZE) {
+		/* an aligned page's last byte differs from its first only
+		 * below bit 12: one check covers both, and it cannot wrap */
+		if (va & (NPT_PAGE_SIZE - 1))
+			return NPT_ERR_ALIGN;
+		if (f->canonical ? !npt_canonical(f, va) : (va >> f->va_bits) != 0)
+			return NPT_ERR_RANGE;
+		*first = va & t->ia_mask;
+		*last = *first + (NPT_PAGE_SIZE - 1);
+		return 0;
+	}
 	if (size == 0)
 		return NPT_ERR_RANGE;
 	if ((va | size) & (NPT_PAGE_SIZE - 1))
@@ -240,6 +251,11 @@ static inline int npt_check_output(const struct npt_format *f, uint64_t pa, uint
 {
 	uint64_t end;
 
+	if (__builtin_constant_p(size) && size == NPT_PAGE_SIZE) {
+		if (pa & (NPT_PAGE_SIZE - 1))
+			return NPT_ERR_ALIGN;
+		return f->pa_bits < 64 && (pa >> f->pa_bits) != 0 ? NPT_ERR_RANGE : 0;
+	}
 	if (size == 0)
 		return NPT_ERR_RANGE;
 	if ((pa | size) & (NPT_PAGE_SIZE - 1))

@@ -156,11 +156,10 @@ int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 /* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
  * step down, and the tables missing above it built on the way, bottom up,
  * before one store publishes them. Empty to present: nothing to flush. */
-static int map_one(struct npt_op *o, unsigned level, unsigned flags)
+static int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level,
+		   unsigned flags)
 {
-	struct npt_table *t = o->w.t;
 	const struct npt_format *f = t->fmt;
-	const uint64_t ia = o->w.first;
 	uint64_t bits, tables[NPT_MAX_LEVELS];
 	struct npt_seek s;
 	unsigned k, n;
@@ -172,7 +171,7 @@ static int map_one(struct npt_op *o, unsigned level, unsigned flags)
 	err = npt_op_encode(t, level, flags, &bits);
 	if (err)
 		return err;
-	bits |= npt_addr_bits(f, o->pa);
+	bits |= npt_addr_bits(f, pa);
 	npt_flush_begin(t);
 	n = s.level - level;
 	if (n == 0) {
@@ -224,11 +223,7 @@ static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigne
 {
 	unsigned l;
 
-	if (page_size == NPT_PAGE_SIZE && (f->leaf_levels & 1)) {
-		*level = 0;
-		return 0;
-	}
-	for (l = 1; l < f->levels; l++) {
+	for (l = 0; l < f->levels; l++) {
 		if ((f->leaf_levels >> l & 1) && page_size == npt_level_size(l)) {
 			*level = l;
 			return 0;
@@ -240,25 +235,37 @@ static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigne
 int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
 {
 	struct npt_op o;
+	uint64_t first, last;
 	unsigned level;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	npt_op_init(&o, t, NPT_OP_MAP);
-	err = leaf_level_of(t->fmt, page_size, &level);
-	if (!err && ((va | pa) & (page_size - 1)))
-		err = NPT_ERR_ALIGN;
-	if (!err)
-		err = npt_check_input(t, va, page_size, &o.w.first, &o.w.last);
-	if (!err)
-		err = npt_check_output(t->fmt, pa, page_size);
+	if (page_size == NPT_PAGE_SIZE && (t->fmt->leaf_levels & 1)) {
+		/* the common call, its checks with the size a constant */
+		level = 0;
+		err = (va | pa) & (NPT_PAGE_SIZE - 1) ? NPT_ERR_ALIGN
+						       : npt_check_input(t, va, NPT_PAGE_SIZE, &first, &last);
+		if (!err)
+			err = npt_check_output(t->fmt, pa, NPT_PAGE_SIZE);
+	} else {
+		err = leaf_level_of(t->fmt, page_size, &level);
+		if (!err && ((va | pa) & (page_size - 1)))
+			err = NPT_ERR_ALIGN;
+		if (!err)
+			err = npt_check_input(t, va, page_size, &first, &last);
+		if (!err)
+			err = npt_check_output(t->fmt, pa, page_size);
+	}
 	if (err)
 		return err;
-	o.pa = pa;
-	err = map_one(&o, level, flags);
+	err = map_one(t, first, pa, level, flags);
 	if (err != NPT_OP_SLOW)
 		return err;
+	npt_op_init(&o, t, NPT_OP_MAP);
+	o.w.first = first;
+	o.w.last = last;
+	o.pa = pa;
 	o.leaf_levels = 1u << level;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);
