@@ -200,6 +200,15 @@ int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 		   unsigned flags, unsigned opts);
 int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size);
 int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags);
+/* The same over a range with holes (tearing down a memory slot,
+ * write-protecting all of guest RAM): unmapped pages are skipped, not
+ * refused. Otherwise as the region forms: all or nothing, a huge leaf only
+ * partly covered split, tables left empty freed (unmap), a shared entry
+ * refused (protect) or dropped whole (unmap). The flush record names only
+ * entries that were there; a range with nothing mapped returns 0 and changes
+ * nothing. */
+int npt_unmap_sparse(struct npt_table *t, uint64_t va, uint64_t size);
+int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags);
 
 /* ---- walking --------------------------------------------------------------
  * Visits the entries that overlap [va, va + size) in address order: a table

@@ -34,6 +34,7 @@ struct npt_op {
 	int changed;               /* apply: a present entry changed */
 	int building;              /* apply: inside a table not published yet */
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
+	int sparse;                /* UNMAP / PROTECT: holes are skipped, not refused */
 	const uint64_t *next_leaves; /* PROTECT: the range's next leaf table, to prefetch */
 	int leaf_run;              /* PROTECT: the leaf table in hand is one full run */
 	int log_eager, log_mark;   /* LOG: split everything to 4 KiB; mark writable leaves */
@@ -58,6 +59,7 @@ static inline void npt_op_init(struct npt_op *o, struct npt_table *t, enum npt_o
 	o->pa = 0;
 	o->leaf_levels = 0;
 	o->drop_shares = 0;
+	o->sparse = 0;
 	o->next_leaves = NULL;
 	o->leaf_run = 0;
 	o->log_eager = 0;
@@ -179,6 +181,28 @@ int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
 static inline int npt_leaf_good2(const struct npt_format *f, const uint64_t *tbl, unsigned i)
 {
 	return npt_leaf_good(f, tbl, i) + npt_leaf_good(f, tbl, i + 1);
+}
+
+/* The sparse forms' leaf-table action, applied: fn (the operation's own
+ * action) on each run of present entries of tr->tbl[lo..hi] in turn. */
+static inline int npt_op_present_runs(struct npt_walk *w, const struct npt_tref *tr,
+				      uint64_t base, unsigned lo, unsigned hi,
+				      int (*fn)(struct npt_walk *w, const struct npt_tref *tr,
+						uint64_t base, unsigned lo, unsigned hi))
+{
+	const struct npt_format *f = w->f;
+	unsigned a = lo, b;
+
+	for (;;) {
+		while (a <= hi && !npt_pte_present(f, tr->tbl[a]))
+			a++;
+		if (a > hi)
+			return 0;
+		for (b = a; b < hi && npt_pte_present(f, tr->tbl[b + 1]); b++)
+			;
+		fn(w, tr, base, a, b);
+		a = b + 1;
+	}
 }
 
 /* The helpers below are inline: the visitors call them with the visit

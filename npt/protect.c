@@ -2,7 +2,8 @@
  * npt_protect_region, npt_protect and npt_remap: the protect and remap
  * visitors of the walker (op.h).
  *
- * protect: every page of the range must be mapped; each leaf takes the new
+ * protect: every page of the range must be mapped (npt_protect_sparse skips
+ * holes and writes only the entries that are there); each leaf takes the new
  * flags re-encoded for its level (a huge leaf the range covers in part is
  * split first), written only where it changes; a level-1 entry with
  * full_bit proves its leaf table mapped, and a whole such table is written
@@ -47,7 +48,7 @@ static NPT_ALWAYS_INLINE int protect_visit(struct npt_walk *w, struct npt_ctx *c
 
 	switch (kind) {
 	case NPT_V_EMPTY:
-		return NPT_ERR_NOT_MAPPED;
+		return o->sparse ? 0 : NPT_ERR_NOT_MAPPED;
 	case NPT_V_LEAF:
 		if (c->shared)
 			return NPT_ERR_SHARED;
@@ -107,8 +108,12 @@ static int protect_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_
 
 	if (!w->apply) {
 		if (!tbl)
-			return tr->vt->split ? 0 : NPT_ERR_NOT_MAPPED;
-		return npt_run_all_present(f, tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+			return tr->vt->split || o->sparse ? 0 : NPT_ERR_NOT_MAPPED;
+		return o->sparse || npt_run_all_present(f, tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+	}
+	if (o->sparse && !npt_run_all_present(f, tbl, lo, hi)) {
+		/* the kernels below rewrite every entry: holes stay holes */
+		return npt_op_present_runs(w, tr, base, lo, hi, protect_leaves);
 	}
 	if (f->bbm && w->t->bbm_hook && !o->building) {
 		protect_bbm(o, tbl, base, lo, hi);
@@ -139,7 +144,8 @@ static const struct npt_walk_ops protect_ops = {
 };
 NPT_WALKER(protect_walk, &protect_ops)
 
-int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
+static int protect_range(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags,
+			 int sparse)
 {
 	struct npt_op o;
 	int err;
@@ -147,10 +153,21 @@ int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 	if (!t)
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_PROTECT);
+	o.sparse = sparse;
 	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
 	if (!err)
 		err = npt_op_flags(&o, flags, t->fmt->leaf_levels);
 	return err ? err : npt_op_run(&o, protect_walk);
+}
+
+int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
+{
+	return protect_range(t, va, size, flags, 0);
+}
+
+int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
+{
+	return protect_range(t, va, size, flags, 1);
 }
 
 /* npt_protect's and npt_remap's shortcut (op.h): the leaf npt_seek found

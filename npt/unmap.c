@@ -3,7 +3,8 @@
  *
  *  - every page of the range must be mapped (else NPT_ERR_NOT_MAPPED, in
  *    the plan, nothing changed); a level-1 entry with full_bit proves its
- *    leaf table mapped without reading it;
+ *    leaf table mapped without reading it. npt_unmap_sparse skips holes
+ *    instead, and clears (and flushes) only the entries that are there;
  *  - a leaf the range covers whole is cleared, a huge one it covers in part
  *    is split one level down and the walk goes on in the split;
  *  - a table the range covers whole is unpublished and freed with its
@@ -54,7 +55,7 @@ static NPT_ALWAYS_INLINE int unmap_visit(struct npt_walk *w, struct npt_ctx *c, 
 
 	switch (kind) {
 	case NPT_V_EMPTY:
-		return NPT_ERR_NOT_MAPPED;
+		return o->sparse ? 0 : NPT_ERR_NOT_MAPPED;
 	case NPT_V_LEAF:
 		if (c->shared)
 			return drop_share(o, c);
@@ -99,8 +100,13 @@ static int unmap_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t 
 
 	if (!w->apply) {
 		if (!tr->tbl)
-			return tr->vt->split ? 0 : NPT_ERR_NOT_MAPPED;
-		return npt_run_all_present(w->f, tr->tbl, lo, hi) ? 0 : NPT_ERR_NOT_MAPPED;
+			return tr->vt->split || o->sparse ? 0 : NPT_ERR_NOT_MAPPED;
+		return o->sparse || npt_run_all_present(w->f, tr->tbl, lo, hi) ? 0
+									      : NPT_ERR_NOT_MAPPED;
+	}
+	if (o->sparse && !npt_run_all_present(w->f, tr->tbl, lo, hi)) {
+		/* only what is there changes, and only that is flushed */
+		return npt_op_present_runs(w, tr, base, lo, hi, unmap_leaves);
 	}
 	npt_run_clear(tr->tbl, lo, hi);
 	npt_op_note(o, base + ((uint64_t)lo << NPT_PAGE_SHIFT),
@@ -115,7 +121,7 @@ static const struct npt_walk_ops unmap_ops = {
 };
 NPT_WALKER(unmap_walk, &unmap_ops)
 
-int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
+static int unmap_range(struct npt_table *t, uint64_t va, uint64_t size, int sparse)
 {
 	struct npt_op o;
 	int err;
@@ -124,8 +130,19 @@ int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_UNMAP);
 	o.drop_shares = 1;
+	o.sparse = sparse;
 	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
 	return err ? err : npt_op_run(&o, unmap_walk);
+}
+
+int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	return unmap_range(t, va, size, 0);
+}
+
+int npt_unmap_sparse(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	return unmap_range(t, va, size, 1);
 }
 
 /* npt_unmap's shortcut (op.h): a 4 KiB leaf whose table keeps other

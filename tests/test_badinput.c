@@ -93,6 +93,8 @@ static void all_ranges(struct bfx *x, uint64_t va, uint64_t size, int exp)
 	REFUSED(x, npt_map_region(x->t, va, x->pa, size, c->rw, 0), exp);
 	REFUSED(x, npt_unmap_region(x->t, va, size), exp);
 	REFUSED(x, npt_protect_region(x->t, va, size, c->ro), exp);
+	REFUSED(x, npt_unmap_sparse(x->t, va, size), exp);
+	REFUSED(x, npt_protect_sparse(x->t, va, size, c->ro), exp);
 	REFUSED(x, npt_walk(x->t, va, size, NPT_WALK_LEAF, nop_visit, NULL), exp);
 }
 
@@ -305,6 +307,7 @@ START_TEST(t_flags)
 		REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, 3 * PG, s, 0), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_protect(x.t, x.va, s), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_protect_region(x.t, x.va, 3 * PG, s), NPT_ERR_FLAGS);
+		REFUSED(&x, npt_protect_sparse(x.t, x.va, 3 * PG, s), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_remap(x.t, x.va, x.pa, s), NPT_ERR_FLAGS);
 		if (x.hva) {
 			REFUSED(&x, npt_protect(x.t, x.hva, s), NPT_ERR_FLAGS);
@@ -352,6 +355,8 @@ START_TEST(t_null_and_inval)
 	ck_assert_int_eq(npt_unmap_region(NULL, x.va, PG), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_protect(NULL, x.va, c->ro), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_protect_region(NULL, x.va, PG, c->ro), NPT_ERR_INVAL);
+	ck_assert_int_eq(npt_unmap_sparse(NULL, x.va, PG), NPT_ERR_INVAL);
+	ck_assert_int_eq(npt_protect_sparse(NULL, x.va, PG, c->ro), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_remap(NULL, x.va, x.pa, c->ro), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_query(NULL, x.va, NULL, NULL, NULL), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_walk(NULL, x.va, PG, NPT_WALK_LEAF, nop_visit, &n), NPT_ERR_INVAL);

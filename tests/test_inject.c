@@ -41,10 +41,11 @@
 #define POOL 4096
 
 enum kind { K_MAP, K_MAP_REGION, K_UNMAP, K_UNMAP_REGION, K_PROTECT, K_PROTECT_REGION, K_REMAP,
-	    K_COPY_FROM };
-static const char *const kind_name[] = { "npt_map", "npt_map_region", "npt_unmap",
-					 "npt_unmap_region", "npt_protect", "npt_protect_region",
-					 "npt_remap", "npt_copy_from" };
+	    K_COPY_FROM, K_UNMAP_SPARSE, K_PROTECT_SPARSE };
+static const char *const kind_name[] = { "npt_map",	    "npt_map_region",	  "npt_unmap",
+					 "npt_unmap_region", "npt_protect",	  "npt_protect_region",
+					 "npt_remap",	    "npt_copy_from",	  "npt_unmap_sparse",
+					 "npt_protect_sparse" };
 
 struct step {
 	enum kind kind;
@@ -73,6 +74,8 @@ static int run_step(struct npt_table *const *tt, const struct step *s)
 	case K_PROTECT_REGION: return npt_protect_region(t, s->va, s->size, s->flags);
 	case K_REMAP: return npt_remap(t, s->va, s->pa, s->flags);
 	case K_COPY_FROM: return npt_copy_from(t, tt[1 - s->tbl], s->va, s->size);
+	case K_UNMAP_SPARSE: return npt_unmap_sparse(t, s->va, s->size);
+	case K_PROTECT_SPARSE: return npt_protect_sparse(t, s->va, s->size, s->flags);
 	}
 	return -99;
 }
@@ -266,6 +269,14 @@ static unsigned make_scens(struct fctx *c, struct scen *out, unsigned max)
 		s->setup[s->nsetup++] = STEP(K_MAP_REGION, 0, va, pa, 2 * topsz, rw, hopts);
 		s->call = STEP(K_PROTECT_REGION, 0, va + lsize(1) + PG, 0, 2 * topsz - lsize(1) - 2 * PG,
 			       ro, 0);
+		NEW("unmap_sparse over the end of the top leaf and a hole (a split)");
+		s->setup[s->nsetup++] = STEP(K_MAP, 0, va, pa, topsz, rw, 0);
+		s->call = STEP(K_UNMAP_SPARSE, 0, va + topsz - 5 * PG, 0, 9 * PG, 0, 0);
+		NEW("protect_sparse over a leaf, holes and a split");
+		s->setup[s->nsetup++] = STEP(K_MAP, 0, va, pa, topsz, rw, 0);
+		s->setup[s->nsetup++] = STEP(K_MAP, 0, va + topsz + 3 * PG, pa, PG, rw, 0);
+		s->call = STEP(K_PROTECT_SPARSE, 0, va + topsz / 2 + PG, 0, topsz / 2 + 8 * PG, ro,
+			       0);
 		NEW("unmap_region of a whole top leaf (no split)");
 		s->setup[s->nsetup++] = STEP(K_MAP_REGION, 0, va, pa, 2 * topsz, rw, hopts);
 		s->call = STEP(K_UNMAP_REGION, 0, va + topsz, 0, topsz, 0, 0);

@@ -28,7 +28,8 @@ struct call {
 	uint64_t va, pa, size;
 	unsigned flags, opts;
 };
-enum { C_MAP, C_MAP_REGION, C_UNMAP_REGION, C_PROTECT_REGION, C_PROTECT, C_REMAP, C_UNMAP };
+enum { C_MAP, C_MAP_REGION, C_UNMAP_REGION, C_PROTECT_REGION, C_PROTECT, C_REMAP, C_UNMAP,
+       C_UNMAP_SPARSE, C_PROTECT_SPARSE };
 
 static int do_call(struct npt_table *t, const struct call *k)
 {
@@ -40,13 +41,15 @@ static int do_call(struct npt_table *t, const struct call *k)
 	case C_PROTECT: return npt_protect(t, k->va, k->flags);
 	case C_REMAP: return npt_remap(t, k->va, k->pa, k->flags);
 	case C_UNMAP: return npt_unmap(t, k->va, NULL, NULL);
+	case C_UNMAP_SPARSE: return npt_unmap_sparse(t, k->va, k->size);
+	case C_PROTECT_SPARSE: return npt_protect_sparse(t, k->va, k->size, k->flags);
 	}
 	return -100;
 }
 
 static const char *const kind_names[] = { "npt_map", "npt_map_region", "npt_unmap_region",
 					  "npt_protect_region", "npt_protect", "npt_remap",
-					  "npt_unmap" };
+					  "npt_unmap", "npt_unmap_sparse", "npt_protect_sparse" };
 
 /* Fails allocation 0, 1, 2, ... of the call until it succeeds; returns the
  * number of allocations the successful call made. */
@@ -268,6 +271,56 @@ START_TEST(t_nomem_split)
 }
 END_TEST
 
+/* The sparse forms: two huge leaves with a hole between them, the range
+ * ending inside each (a split at both ends) and across the hole. */
+START_TEST(t_nomem_sparse)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct call k;
+	unsigned L, other, n, op;
+
+	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	for (L = 1; L < c.info.levels; L++) {
+		uint64_t S = lsize(L), A, P;
+
+		if (!fctx_has_leaf(&c, L) || !fctx_fits(&c, S, 4 * S))
+			continue;
+		A = fctx_area(&c, S, 4 * S) + S;
+		P = fctx_pa(&c, S, 4 * S) + S;
+		for (op = 0; op < 2; op++) {
+			t = fctx_new(&c);
+			EXPECT_OK(&c, npt_map(t, A, P, S, c.rw));
+			EXPECT_OK(&c, npt_map(t, A + 2 * S, P + 2 * S, S, c.rw));
+			k.kind = op ? C_PROTECT_SPARSE : C_UNMAP_SPARSE;
+			k.va = A + S - 3 * PG;
+			k.pa = 0;
+			k.size = S + 7 * PG;
+			k.flags = other;
+			k.opts = 0;
+			n = fail_each(&c, t, &k, "sparse across a hole, splitting both ends");
+			ck_assert_msg(n >= 2 && n <= 2 * L, "[%s] sparse over two level-%u leaves "
+				      "made %u allocations", c.name, L, n);
+			check_mapped(&c, t, A, P, S - 3 * PG, c.rw, __LINE__);
+			check_unmapped(&c, t, A + S, S, __LINE__);
+			check_mapped(&c, t, A + 2 * S + 4 * PG, P + 2 * S + 4 * PG, S - 4 * PG,
+				     c.rw, __LINE__);
+			if (op) {
+				check_mapped(&c, t, k.va, P + S - 3 * PG, 3 * PG, other, __LINE__);
+				check_mapped(&c, t, A + 2 * S, P + 2 * S, 4 * PG, other, __LINE__);
+			} else {
+				check_unmapped(&c, t, k.va, k.size, __LINE__);
+			}
+			check_tree(&c, t, 0, NULL);
+			npt_free(t);
+			ck_assert_uint_eq(testmm_live(&c.mm), 0);
+		}
+	}
+	fctx_fini(&c);
+}
+END_TEST
+
 /* Calls that need no frame do not ask for one. */
 START_TEST(t_nomem_no_alloc)
 {
@@ -299,6 +352,15 @@ START_TEST(t_nomem_no_alloc)
 	ck_assert_uint_eq(fail_each(&c, t, &k, "protect_region"), 0);
 	k.kind = C_UNMAP_REGION;
 	ck_assert_uint_eq(fail_each(&c, t, &k, "unmap_region"), 0);
+	k.kind = C_PROTECT_SPARSE;
+	k.va = va;
+	k.size = 40 * PG;
+	ck_assert_uint_eq(fail_each(&c, t, &k, "protect_sparse over holes"), 0);
+	k.kind = C_UNMAP_SPARSE;
+	k.size = 14 * PG;
+	ck_assert_uint_eq(fail_each(&c, t, &k, "unmap_sparse over holes"), 0);
+	check_unmapped(&c, t, va, 14 * PG, __LINE__);
+	check_mapped(&c, t, va + 14 * PG, pa + 14 * PG, 2 * PG, other, __LINE__);
 	k.kind = C_MAP;
 	k.va = va + 5 * PG;
 	k.size = PG;
@@ -473,6 +535,7 @@ static Suite *nomem_suite(void)
 	ADD_FMT_TEST(tc, t_nomem_map);
 	ADD_FMT_TEST(tc, t_nomem_map_region);
 	ADD_FMT_TEST(tc, t_nomem_split);
+	ADD_FMT_TEST(tc, t_nomem_sparse);
 	ADD_FMT_TEST(tc, t_nomem_no_alloc);
 	ADD_FMT_TEST(tc, t_nomem_exhausted);
 	ADD_FMT_TEST(tc, t_unusable_frames);

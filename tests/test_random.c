@@ -51,15 +51,18 @@ struct rt {
 	char label[512];
 	const char *fname;
 	int use_inv; /* run inv_check (see setup) */
-	unsigned long stat[9][12]; /* per call kind: results (index -rc), [11]: NOMEM injected */
+	unsigned long stat[10][12]; /* per call kind: results (index -rc), [11]: NOMEM injected */
 	unsigned kind;
 	size_t max_leaves;
 	unsigned variant;
 	char hist[16][512]; /* the last calls, printed when a comparison fails */
 };
 
-static const char *const kind_names[] = { "map", "map_region", "unmap", "unmap_region",
-					  "protect", "protect_region", "remap", "query" };
+static const char *const kind_names[] = { "map",	      "map_region",    "unmap",
+					  "unmap_region", "protect",       "protect_region",
+					  "remap",	      "query",	       "unmap_sparse",
+					  "protect_sparse" };
+#define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 static uint64_t rnd(struct rt *r)
 {
@@ -421,14 +424,26 @@ static void one_op(struct rt *r)
 			size = pick_size(r);
 		}
 		corrupt(r, &va, NULL, &size);
-		label(r, "npt_unmap_region(0x%llx, 0x%llx)", (unsigned long long)va,
-		      (unsigned long long)size);
-		r->kind = 3;
-		set = model_unmap_region(&r->m, va, size, 0);
-		rc = npt_unmap_region(r->t, va, size);
-		expect(r, rc, set, inj, frames, live);
-		if (rc == 0)
-			model_unmap_region(&r->m, va, size, 1);
+		if (below(r, 3) == 0) {
+			/* holes skipped: the same range as the sparse form */
+			label(r, "npt_unmap_sparse(0x%llx, 0x%llx)", (unsigned long long)va,
+			      (unsigned long long)size);
+			r->kind = 8;
+			set = model_unmap_sparse(&r->m, va, size, 0);
+			rc = npt_unmap_sparse(r->t, va, size);
+			expect(r, rc, set, inj, frames, live);
+			if (rc == 0)
+				model_unmap_sparse(&r->m, va, size, 1);
+		} else {
+			label(r, "npt_unmap_region(0x%llx, 0x%llx)", (unsigned long long)va,
+			      (unsigned long long)size);
+			r->kind = 3;
+			set = model_unmap_region(&r->m, va, size, 0);
+			rc = npt_unmap_region(r->t, va, size);
+			expect(r, rc, set, inj, frames, live);
+			if (rc == 0)
+				model_unmap_region(&r->m, va, size, 1);
+		}
 	} else if (k < 67) {
 		va = pick_single(r);
 		flags = pick_flags(r);
@@ -461,15 +476,23 @@ static void one_op(struct rt *r)
 						flags = r->c.valid[i];
 			}
 		}
+		const int sparse = below(r, 3) == 0;
+
 		corrupt(r, &va, NULL, &size);
-		label(r, "npt_protect_region(0x%llx, 0x%llx, 0x%x)", (unsigned long long)va,
-		      (unsigned long long)size, flags);
-		r->kind = 5;
-		set = model_protect_region(&r->m, va, size, flags, 0, NULL, NULL, NULL);
-		rc = npt_protect_region(r->t, va, size, flags);
+		label(r, "npt_protect_%s(0x%llx, 0x%llx, 0x%x)", sparse ? "sparse" : "region",
+		      (unsigned long long)va, (unsigned long long)size, flags);
+		r->kind = sparse ? 9 : 5;
+		set = sparse ? model_protect_sparse(&r->m, va, size, flags, 0, NULL, NULL, NULL)
+			     : model_protect_region(&r->m, va, size, flags, 0, NULL, NULL, NULL);
+		rc = sparse ? npt_protect_sparse(r->t, va, size, flags)
+			    : npt_protect_region(r->t, va, size, flags);
 		expect(r, rc, set, inj, frames, live);
 		if (rc == 0) {
-			model_protect_region(&r->m, va, size, flags, 1, &resync, &lo, &last);
+			if (sparse)
+				model_protect_sparse(&r->m, va, size, flags, 1, &resync, &lo, &last);
+			else
+				model_protect_region(&r->m, va, size, flags, 1, &resync, &lo,
+						     &last);
 			if (resync) {
 				/* same flags on a partly covered leaf: split or not, the pages
 				 * must be the same; take the table's leaves */
@@ -639,7 +662,7 @@ static void run(unsigned fmt, unsigned variant, uint64_t seed, unsigned long ops
 
 		printf("%s seed %llu: %zu leaves now, %zu at most\n", r->fname,
 		       (unsigned long long)seed, r->m.n, r->max_leaves);
-		for (a = 0; a < 8; a++) {
+		for (a = 0; a < NKINDS; a++) {
 			printf("  %-15s", kind_names[a]);
 			for (b2 = 0; b2 <= 10; b2++)
 				if (r->stat[a][b2])

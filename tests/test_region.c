@@ -437,6 +437,101 @@ START_TEST(t_free_tables)
 }
 END_TEST
 
+/* ---- the sparse forms ------------------------------------------------------------ */
+
+/* The record of the last call is exactly the runs want[0..n) (4 KiB
+ * entries, no table runs), or NONE with n == 0. */
+static void expect_runs(struct fctx *c, const struct npt_table *t, const uint64_t *want, unsigned n,
+			const char *what)
+{
+	struct npt_flush f;
+	unsigned i;
+
+	npt_last_flush(t, &f);
+	if (!n) {
+		ck_assert_msg(f.kind == NPT_FLUSH_NONE, "[%s] %s: flush kind %u, expected NONE",
+			      c->name, what, f.kind);
+		return;
+	}
+	ck_assert_msg(f.kind == NPT_FLUSH_RANGE && f.nranges == n,
+		      "[%s] %s: flush kind %u with %u runs, expected %u runs", c->name, what, f.kind,
+		      f.nranges, n);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(f.ranges[i].va == want[2 * i] && f.ranges[i].size == want[2 * i + 1] &&
+				      f.ranges[i].level == 0 && f.ranges[i].flags == 0,
+			      "[%s] %s: run %u is [0x%llx +0x%llx) level %u flags %u, expected "
+			      "[0x%llx +0x%llx)",
+			      c->name, what, i, (unsigned long long)f.ranges[i].va,
+			      (unsigned long long)f.ranges[i].size, f.ranges[i].level,
+			      f.ranges[i].flags, (unsigned long long)want[2 * i],
+			      (unsigned long long)want[2 * i + 1]);
+}
+
+START_TEST(t_sparse)
+{
+	struct fctx c;
+	struct npt_table *t;
+	uint64_t B, P;
+	unsigned other;
+
+	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	B = fctx_area(&c, lsize(1), 4 * lsize(1));
+	P = fctx_pa(&c, lsize(1), 4 * lsize(1));
+	t = fctx_new(&c);
+
+	/* nothing mapped: nothing to do, nothing to flush, never NOT_MAPPED */
+	EXPECT_OK(&c, npt_protect_sparse(t, B, 3 * lsize(1), c.ro));
+	expect_runs(&c, t, NULL, 0, "protect_sparse over nothing");
+	EXPECT_OK(&c, npt_unmap_sparse(t, B, 3 * lsize(1)));
+	expect_runs(&c, t, NULL, 0, "unmap_sparse over nothing");
+	ck_assert_uint_eq(npt_table_frames(t), c.info.root_frames);
+
+	/* pages 2-4 and 10-11 of one leaf table, page 0 of the next */
+	EXPECT_OK(&c, npt_map_region(t, B + 2 * PG, P + 2 * PG, 3 * PG, c.rw, 0));
+	EXPECT_OK(&c, npt_map_region(t, B + 10 * PG, P + 10 * PG, 2 * PG, c.rw, 0));
+	EXPECT_OK(&c, npt_map(t, B + lsize(1), P, PG, c.rw));
+	/* the dense forms refuse the holes, and change nothing */
+	EXPECT_FAIL(&c, t, npt_protect_region(t, B, 16 * PG, other), NPT_ERR_NOT_MAPPED);
+	EXPECT_FAIL(&c, t, npt_unmap_region(t, B, 16 * PG), NPT_ERR_NOT_MAPPED);
+	{
+		const uint64_t runs[] = { B + 2 * PG, 3 * PG,
+					  B + 10 * PG, 2 * PG };
+
+		EXPECT_OK(&c, npt_protect_sparse(t, B, 16 * PG, other));
+		expect_runs(&c, t, runs, 2, "protect_sparse over two runs");
+		check_mapped(&c, t, B + 2 * PG, P + 2 * PG, 3 * PG, other, __LINE__);
+		check_mapped(&c, t, B + 10 * PG, P + 10 * PG, 2 * PG, other, __LINE__);
+		check_unmapped(&c, t, B, 2 * PG, __LINE__);
+		check_unmapped(&c, t, B + 5 * PG, 5 * PG, __LINE__);
+		check_unmapped(&c, t, B + 12 * PG, 4 * PG, __LINE__);
+		/* the same flags again: nothing changes, nothing to flush */
+		EXPECT_OK(&c, npt_protect_sparse(t, B, 16 * PG, other));
+		expect_runs(&c, t, NULL, 0, "protect_sparse with the flags already there");
+		EXPECT_OK(&c, npt_unmap_sparse(t, B + PG, 10 * PG));
+	}
+	{
+		const uint64_t runs[] = { B + 2 * PG, 3 * PG,
+					  B + 10 * PG, PG };
+
+		expect_runs(&c, t, runs, 2, "unmap_sparse over two runs");
+	}
+	check_unmapped(&c, t, B, 11 * PG, __LINE__);
+	check_mapped(&c, t, B + 11 * PG, P + 11 * PG, PG, other, __LINE__);
+	check_mapped(&c, t, B + lsize(1), P, PG, c.rw, __LINE__);
+	check_tree(&c, t, 0, NULL);
+	/* both leaf tables emptied in one call: freed, with the tables above */
+	EXPECT_OK(&c, npt_unmap_sparse(t, B, 3 * lsize(1)));
+	check_unmapped(&c, t, B, 3 * lsize(1), __LINE__);
+	ck_assert_msg(npt_table_frames(t) == c.info.root_frames,
+		      "[%s] unmap_sparse left %llu frames, the root has %u", c.name,
+		      (unsigned long long)npt_table_frames(t), c.info.root_frames);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- regions across boundaries and in the high half ---------------------------- */
 
 START_TEST(t_region_places)
@@ -490,6 +585,7 @@ static Suite *region_suite(void)
 	ADD_FMT_TEST(tc, t_split);
 	ADD_FMT_TEST(tc, t_split_across_leaves);
 	ADD_FMT_TEST(tc, t_free_tables);
+	ADD_FMT_TEST(tc, t_sparse);
 	ADD_FMT_TEST(tc, t_region_places);
 	suite_add_tcase(s, tc);
 	return s;

@@ -764,20 +764,56 @@ static int op_unmap(struct fz *z, struct rd *r, unsigned ti)
 	return compare_around(z, ti, va & ~(PG - 1), PG);
 }
 
+/* The sparse forms' flush record: nothing where nothing was mapped, else a
+ * record that reaches into the range. */
+static int model_any(const struct model *m, uint64_t va, uint64_t size)
+{
+	const uint64_t last = va + (size - 1);
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (m->l[i].va <= last && m->l[i].va + (model_lsize(m->l[i].level) - 1) >= va)
+			return 1;
+	return 0;
+}
+
+static int check_flush_sparse(struct fz *z, unsigned ti, int had, uint64_t va, uint64_t size)
+{
+	struct npt_flush f;
+
+	npt_last_flush(z->t[ti], &f);
+	if (!had)
+		return f.kind == NPT_FLUSH_NONE
+			       ? 0
+			       : diverge(z, "a sparse call over nothing mapped recorded a flush");
+	if (f.kind == NPT_FLUSH_ALL)
+		return 0;
+	if (f.kind != NPT_FLUSH_RANGE || f.va > va + (size - 1) || f.va + (f.size - 1) < va)
+		return diverge(z, "sparse flush record kind %u [0x%llx +0x%llx) misses [0x%llx +0x%llx)",
+			       f.kind, (unsigned long long)f.va, (unsigned long long)f.size,
+			       (unsigned long long)va, (unsigned long long)size);
+	return 0;
+}
+
 static int op_unmap_region(struct fz *z, struct rd *r, unsigned ti)
 {
 	struct call_state cs;
 	uint64_t va, size;
 	unsigned set;
-	int rc, all = 0, pieces = 0;
+	const int sparse = u8(r) % 4 == 0;
+	unsigned (*const predict)(struct model *, uint64_t, uint64_t, int) =
+		sparse ? model_unmap_sparse : model_unmap_region;
+	int rc, all = 0, pieces = 0, had;
 
 	if (!gen_mapped(z, r, ti, &va, &size)) {
 		va = gen_va(z, r);
 		size = gen_size(z, r, va);
 	}
-	snprintf(z->desc, sizeof(z->desc), "npt_unmap_region(t%u, va 0x%llx, size 0x%llx)", ti,
-		 (unsigned long long)va, (unsigned long long)size);
-	set = model_unmap_region(&z->m[ti], va, size, 0);
+	snprintf(z->desc, sizeof(z->desc), "npt_unmap_%s(t%u, va 0x%llx, size 0x%llx)",
+		 sparse ? "sparse" : "region", ti, (unsigned long long)va,
+		 (unsigned long long)size);
+	had = model_any(&z->m[ti], va, size);
+	set = predict(&z->m[ti], va, size, 0);
 	if (!(set & ARG_ERRS) && touches_shared(z, ti, va, size, &all)) {
 		if (!all) {
 			set = shared_set(set);
@@ -793,8 +829,9 @@ static int op_unmap_region(struct fz *z, struct rd *r, unsigned ti)
 				uint64_t sl = slot_va(z, s) + (z->root_esize - 1);
 
 				if (z->owner[ti][s] >= 0) {
+					had = 1;
 					if (open)
-						set |= model_unmap_region(&z->m[ti], ps, cur - ps, 0);
+						set |= predict(&z->m[ti], ps, cur - ps, 0);
 					open = 0;
 				} else if (!open) {
 					open = 1;
@@ -805,7 +842,7 @@ static int op_unmap_region(struct fz *z, struct rd *r, unsigned ti)
 				cur = sl + 1;
 			}
 			if (open)
-				set |= model_unmap_region(&z->m[ti], ps, last - ps + 1, 0);
+				set |= predict(&z->m[ti], ps, last - ps + 1, 0);
 			if (!set)
 				set = MODEL_OK;
 			else if (set != MODEL_OK)
@@ -813,13 +850,13 @@ static int op_unmap_region(struct fz *z, struct rd *r, unsigned ti)
 		}
 	}
 	before_call(z, &cs);
-	rc = npt_unmap_region(z->t[ti], va, size);
+	rc = sparse ? npt_unmap_sparse(z->t[ti], va, size) : npt_unmap_region(z->t[ti], va, size);
 	rc = after_call(z, &cs, set, rc);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
 		if (!pieces) {
-			model_unmap_region(&z->m[ti], va, size, 1);
+			predict(&z->m[ti], va, size, 1);
 		} else {
 			uint64_t cur = va, last = va + (size - 1);
 
@@ -831,13 +868,13 @@ static int op_unmap_region(struct fz *z, struct rd *r, unsigned ti)
 				if (z->owner[ti][s] >= 0)
 					share_clear(z, ti, s);
 				else
-					model_unmap_region(&z->m[ti], a, e - a + 1, 1);
+					predict(&z->m[ti], a, e - a + 1, 1);
 				if (sl >= last)
 					break;
 				cur = sl + 1;
 			}
 		}
-		if (check_flush(z, ti, 0, va, size))
+		if (sparse ? check_flush_sparse(z, ti, had, va, size) : check_flush(z, ti, 0, va, size))
 			return -1;
 	}
 	return compare_around(z, ti, va, size);
@@ -874,6 +911,10 @@ static int op_protect_region(struct fz *z, struct rd *r, unsigned ti)
 	struct call_state cs;
 	uint64_t va, size, lo = 0, last = 0;
 	unsigned flags, set;
+	const int sparse = u8(r) % 4 == 0;
+	unsigned (*const predict)(struct model *, uint64_t, uint64_t, unsigned, int, int *,
+				  uint64_t *, uint64_t *) =
+		sparse ? model_protect_sparse : model_protect_region;
 	int rc, all, resync = 0;
 
 	if (!gen_mapped(z, r, ti, &va, &size)) {
@@ -882,18 +923,20 @@ static int op_protect_region(struct fz *z, struct rd *r, unsigned ti)
 	}
 	flags = gen_flags(z, r);
 
-	snprintf(z->desc, sizeof(z->desc), "npt_protect_region(t%u, va 0x%llx, size 0x%llx, 0x%x)",
-		 ti, (unsigned long long)va, (unsigned long long)size, flags);
-	set = model_protect_region(&z->m[ti], va, size, flags, 0, NULL, NULL, NULL);
+	snprintf(z->desc, sizeof(z->desc), "npt_protect_%s(t%u, va 0x%llx, size 0x%llx, 0x%x)",
+		 sparse ? "sparse" : "region", ti, (unsigned long long)va,
+		 (unsigned long long)size, flags);
+	set = predict(&z->m[ti], va, size, flags, 0, NULL, NULL, NULL);
 	if (!(set & ARG_ERRS) && touches_shared(z, ti, va, size, &all))
 		set = shared_set(set);
 	before_call(z, &cs);
-	rc = npt_protect_region(z->t[ti], va, size, flags);
+	rc = sparse ? npt_protect_sparse(z->t[ti], va, size, flags)
+		    : npt_protect_region(z->t[ti], va, size, flags);
 	rc = after_call(z, &cs, set, rc);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
-		model_protect_region(&z->m[ti], va, size, flags, 1, &resync, &lo, &last);
+		predict(&z->m[ti], va, size, flags, 1, &resync, &lo, &last);
 		if (resync) {
 			struct mleaf *ml;
 			char m[256];

@@ -210,6 +210,8 @@ static void splice(struct model *m, size_t i, size_t j, const struct lbuf *b)
 {
 	size_t n = m->n - (j - i) + b->n;
 
+	if (i == j && !b->n)
+		return; /* nothing replaced by nothing (a sparse call over holes) */
 	if (n > m->cap) {
 		m->cap = n * 2;
 		m->l = mrealloc(m->l, m->cap * sizeof(*m->l));
@@ -366,7 +368,7 @@ unsigned model_remap(struct model *m, uint64_t va, uint64_t pa, unsigned flags, 
 }
 
 /* unmap_region and protect_region. */
-static unsigned range_op(struct model *m, uint64_t va, uint64_t size, int protect,
+static unsigned range_op(struct model *m, uint64_t va, uint64_t size, int protect, int sparse,
 			 unsigned flags, int apply, int *resync, uint64_t *rlo, uint64_t *rlast)
 {
 	unsigned e = input_errors(m, va, size) | (protect ? flag_errors(m, flags) : 0);
@@ -380,7 +382,7 @@ static unsigned range_op(struct model *m, uint64_t va, uint64_t size, int protec
 	if (e)
 		return e;
 	last = va + (size - 1);
-	if (!all_mapped(m, va, last))
+	if (!sparse && !all_mapped(m, va, last))
 		return MODEL_BIT(NPT_ERR_NOT_MAPPED);
 	if (!apply)
 		return MODEL_OK;
@@ -425,13 +427,24 @@ static unsigned range_op(struct model *m, uint64_t va, uint64_t size, int protec
 
 unsigned model_unmap_region(struct model *m, uint64_t va, uint64_t size, int apply)
 {
-	return range_op(m, va, size, 0, 0, apply, NULL, NULL, NULL);
+	return range_op(m, va, size, 0, 0, 0, apply, NULL, NULL, NULL);
 }
 
 unsigned model_protect_region(struct model *m, uint64_t va, uint64_t size, unsigned flags,
 			      int apply, int *resync, uint64_t *lo, uint64_t *last)
 {
-	return range_op(m, va, size, 1, flags, apply, resync, lo, last);
+	return range_op(m, va, size, 1, 0, flags, apply, resync, lo, last);
+}
+
+unsigned model_unmap_sparse(struct model *m, uint64_t va, uint64_t size, int apply)
+{
+	return range_op(m, va, size, 0, 1, 0, apply, NULL, NULL, NULL);
+}
+
+unsigned model_protect_sparse(struct model *m, uint64_t va, uint64_t size, unsigned flags,
+			      int apply, int *resync, uint64_t *lo, uint64_t *last)
+{
+	return range_op(m, va, size, 1, 1, flags, apply, resync, lo, last);
 }
 
 unsigned model_query(const struct model *m, uint64_t va, uint64_t *pa, unsigned *flags,

@@ -88,6 +88,10 @@ unsigned model_protect(struct model *m, uint64_t va, unsigned flags, int apply);
  * the range to take over from the table (see model_adopt). */
 unsigned model_protect_region(struct model *m, uint64_t va, uint64_t size, unsigned flags,
 			      int apply, int *resync, uint64_t *lo, uint64_t *last);
+/* npt_unmap_sparse / npt_protect_sparse: as the region forms, holes skipped. */
+unsigned model_unmap_sparse(struct model *m, uint64_t va, uint64_t size, int apply);
+unsigned model_protect_sparse(struct model *m, uint64_t va, uint64_t size, unsigned flags,
+			      int apply, int *resync, uint64_t *lo, uint64_t *last);
 unsigned model_remap(struct model *m, uint64_t va, uint64_t pa, unsigned flags, int apply);
 unsigned model_query(const struct model *m, uint64_t va, uint64_t *pa, unsigned *flags,
 		     uint64_t *page_size);
