@@ -121,7 +121,7 @@ static const struct npt_walk_ops collapse_ops = {
 };
 NPT_WALKER(collapse_walk, &collapse_ops)
 
-int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size)
+static int collapse_call(struct npt_table *t, uint64_t va, uint64_t size)
 {
 	struct npt_walk w = { .t = t, .apply = 1 };
 	int err;
@@ -138,4 +138,9 @@ int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size)
 	npt_walk_root(&w, collapse_walk);
 	npt_flush_end(t, 0, 0, 0);
 	return 0;
+}
+
+int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	return npt_done(t, collapse_call(t, va, size));
 }

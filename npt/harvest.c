@@ -126,7 +126,7 @@ static int partial_leaf(const struct npt_table *t, uint64_t ia, uint64_t first, 
 	return base < first || base + (size - 1) > last;
 }
 
-int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, uint64_t *bitmap)
+static int harvest_call(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, uint64_t *bitmap)
 {
 	struct harvest h;
 	int err;
@@ -170,4 +170,9 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
 	if (!h.peek)
 		npt_flush_end(t, 0, 0, 0);
 	return 0;
+}
+
+int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, uint64_t *bitmap)
+{
+	return npt_done(t, harvest_call(t, va, size, what, bitmap));
 }

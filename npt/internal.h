@@ -293,6 +293,14 @@ void npt_flush_begin(struct npt_table *t);
 void npt_flush_note(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
 		    unsigned flags);
 void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last);
+/* What every changing call returns: a failed one leaves the record of
+ * "nothing to flush", whatever the call before it did (npt.h). */
+static inline int npt_done(struct npt_table *t, int err)
+{
+	if (__builtin_expect(err != 0, 0) && t)
+		npt_flush_begin(t);
+	return err;
+}
 /* begin, one note and end at once: the record of a call that changed one
  * run (nothing noted since the last end). */
 void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,

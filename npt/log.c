@@ -127,7 +127,7 @@ static int log_init(struct npt_op *o, struct npt_table *t, uint64_t va, uint64_t
 	return npt_check_input(t, va, size, &o->w.first, &o->w.last);
 }
 
-int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode)
+static int log_start_call(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode)
 {
 	struct npt_op o;
 	int err;
@@ -142,6 +142,11 @@ int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode
 	o.log_eager = (mode & NPT_LOG_EAGER) != 0;
 	o.log_mark = 1;
 	return npt_op_run(&o, log_walk);
+}
+
+int npt_log_start(struct npt_table *t, uint64_t va, uint64_t size, unsigned mode)
+{
+	return npt_done(t, log_start_call(t, va, size, mode));
 }
 
 /* A marked huge leaf reaching outside [first, last] at ia, whose state the
@@ -192,7 +197,7 @@ static NPT_ALWAYS_INLINE int harvest_visit(struct npt_walk *w, struct npt_ctx *c
 static const struct npt_walk_ops harvest_ops = { .which = NPT_V_LEAF, .visit = harvest_visit };
 NPT_WALKER(harvest_walk, &harvest_ops)
 
-int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap)
+static int log_harvest_call(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap)
 {
 	struct log_harvest h;
 	int err;
@@ -212,6 +217,11 @@ int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *b
 	npt_walk_root(&h.o.w, harvest_walk);
 	npt_flush_end(t, 0, 0, 0);
 	return 0;
+}
+
+int npt_log_harvest(struct npt_table *t, uint64_t va, uint64_t size, uint64_t *bitmap)
+{
+	return npt_done(t, log_harvest_call(t, va, size, bitmap));
 }
 
 /* ---- npt_log_stop ------------------------------------------------------------------ */
@@ -234,7 +244,7 @@ static NPT_ALWAYS_INLINE int stop_visit(struct npt_walk *w, struct npt_ctx *c, u
 static const struct npt_walk_ops stop_ops = { .which = NPT_V_LEAF, .visit = stop_visit };
 NPT_WALKER(stop_walk, &stop_ops)
 
-int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
+static int log_stop_call(struct npt_table *t, uint64_t va, uint64_t size)
 {
 	struct npt_op o;
 	int err;
@@ -252,6 +262,11 @@ int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
 	return 0;
 }
 
+int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
+{
+	return npt_done(t, log_stop_call(t, va, size));
+}
+
 /* ---- faults ------------------------------------------------------------------------ */
 
 int npt_log_write_fault(struct npt_table *t, uint64_t va)
@@ -259,7 +274,7 @@ int npt_log_write_fault(struct npt_table *t, uint64_t va)
 	return npt_log_write_fault_info(t, va, NULL);
 }
 
-int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
+static int log_write_fault_info_call(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
 {
 	const struct npt_format *f;
 	unsigned did = 0;
@@ -322,7 +337,12 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 	return 0;
 }
 
-int npt_log_access_fault(struct npt_table *t, uint64_t va)
+int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
+{
+	return npt_done(t, log_write_fault_info_call(t, va, out));
+}
+
+static int log_access_fault_call(struct npt_table *t, uint64_t va)
 {
 	uint64_t first, last;
 	struct npt_seek s;
@@ -342,6 +362,12 @@ int npt_log_access_fault(struct npt_table *t, uint64_t va)
 		return NPT_ERR_NOT_MAPPED;
 	/* No flush: a TLB never holds a translation whose accessed bit is
 	 * clear, the access that faulted loads the new one. */
+	npt_flush_begin(t);
 	__atomic_fetch_or(s.slot, t->fmt->accessed_bit, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int npt_log_access_fault(struct npt_table *t, uint64_t va)
+{
+	return npt_done(t, log_access_fault_call(t, va));
 }

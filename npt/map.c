@@ -133,8 +133,8 @@ static const struct npt_walk_ops map_ops = {
 };
 NPT_WALKER(map_walk, &map_ops)
 
-int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
-		   unsigned flags, unsigned opts)
+static int map_region_call(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
+			     unsigned flags, unsigned opts)
 {
 	struct npt_op o;
 	int err;
@@ -151,6 +151,12 @@ int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 	o.leaf_levels = (1u | opts << 1) & t->fmt->leaf_levels;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);
+}
+
+int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
+		   unsigned flags, unsigned opts)
+{
+	return npt_done(t, map_region_call(t, va, pa, size, flags, opts));
 }
 
 /* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
@@ -232,7 +238,7 @@ static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigne
 	return NPT_ERR_ALIGN;
 }
 
-int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+static int map_call(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
 {
 	struct npt_op o;
 	uint64_t first, last;
@@ -269,4 +275,9 @@ int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, u
 	o.leaf_levels = 1u << level;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);
+}
+
+int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+{
+	return npt_done(t, map_call(t, va, pa, page_size, flags));
 }

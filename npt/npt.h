@@ -264,9 +264,17 @@ enum { NPT_FLUSH_NONE = 0, NPT_FLUSH_RANGE = 1, NPT_FLUSH_ALL = 2 };
  * (2^(12 + 9 * level) bytes): only leaves of that size changed, so a TLB
  * entry for the run is at most that big (Arm's TTL hint; x86: one INVLPG per
  * entry). With NPT_FLUSH_TABLE the entry that changed was a table entry (a
- * subtree removed, a huge leaf replaced by a table or a table by a leaf):
+ * subtree removed, or a table replaced by a leaf as npt_collapse does):
  * TLB entries of any size below it and cached walks through it (x86
- * paging-structure caches, Arm non-last-level entries) must go too. */
+ * paging-structure caches, Arm non-last-level entries) must go too.
+ *
+ * A huge leaf replaced by a table (a split) is a run of the leaf's level
+ * without NPT_FLUSH_TABLE: what a TLB may hold of it is the leaf's
+ * translation, which one invalidation at that level removes (Intel SDM vol.
+ * 3A §4.10.4.2: one INVLPG suffices for a page larger than 4 KiB; §4.10.3.1:
+ * no paging-structure cache entry is made for an entry that maps a page;
+ * Arm ARM D8.14.1 and the TLBI by IPA with the block's level as TTL), and
+ * the new table cannot be cached before it is written. */
 #define NPT_FLUSH_TABLE 0x1u
 #define NPT_FLUSH_RANGES 16
 struct npt_flush_range {
@@ -293,6 +301,9 @@ struct npt_flush {
  * a range larger than all_threshold bytes (0 = no limit) becomes NPT_FLUSH_ALL. */
 void npt_set_flush_hook(struct npt_table *t, void (*hook)(void *arg, const struct npt_flush *f),
 			void *arg, uint64_t all_threshold);
+/* The record of the last changing call on t. A call that failed, or changed
+ * nothing a TLB may hold, leaves NPT_FLUSH_NONE (never the record of the
+ * call before it). */
 void npt_last_flush(const struct npt_table *t, struct npt_flush *out);
 
 /* Break-before-make. Arm requires it when a valid entry becomes another valid

@@ -162,12 +162,12 @@ static int protect_range(struct npt_table *t, uint64_t va, uint64_t size, unsign
 
 int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
 {
-	return protect_range(t, va, size, flags, 0);
+	return npt_done(t, protect_range(t, va, size, flags, 0));
 }
 
 int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags)
 {
-	return protect_range(t, va, size, flags, 1);
+	return npt_done(t, protect_range(t, va, size, flags, 1));
 }
 
 /* npt_protect's and npt_remap's shortcut (op.h): the leaf npt_seek found
@@ -210,7 +210,7 @@ static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base
 	return 0;
 }
 
-int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
+static int protect_call(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	struct npt_op o;
 	struct npt_seek s;
@@ -230,6 +230,11 @@ int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
 		return err;
 	err = npt_op_flags(&o, flags, 1u << s.level);
 	return err ? err : npt_op_run(&o, protect_walk);
+}
+
+int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
+{
+	return npt_done(t, protect_call(t, va, flags));
 }
 
 /* ---- remap ----------------------------------------------------------------- */
@@ -285,7 +290,7 @@ static const struct npt_walk_ops remap_ops = {
 };
 NPT_WALKER(remap_walk, &remap_ops)
 
-int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+static int remap_call(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {
 	struct npt_op o;
 	struct npt_seek s;
@@ -313,4 +318,9 @@ int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 		return err;
 	o.pa = pa;
 	return npt_op_run(&o, remap_walk);
+}
+
+int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+{
+	return npt_done(t, remap_call(t, va, pa, flags));
 }

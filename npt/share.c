@@ -10,7 +10,7 @@
  */
 #include "internal.h"
 
-int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size)
+static int copy_from_call(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size)
 {
 	const struct npt_format *f;
 	unsigned root, shift, i, lo, hi;
@@ -59,6 +59,11 @@ int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va,
 	}
 	npt_flush_end(t, changed, first, last);
 	return 0;
+}
+
+int npt_copy_from(struct npt_table *t, const struct npt_table *src, uint64_t va, uint64_t size)
+{
+	return npt_done(t, copy_from_call(t, src, va, size));
 }
 
 int npt_range_shared(const struct npt_table *t, uint64_t first, uint64_t last)

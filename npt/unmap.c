@@ -137,12 +137,12 @@ static int unmap_range(struct npt_table *t, uint64_t va, uint64_t size, int spar
 
 int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size)
 {
-	return unmap_range(t, va, size, 0);
+	return npt_done(t, unmap_range(t, va, size, 0));
 }
 
 int npt_unmap_sparse(struct npt_table *t, uint64_t va, uint64_t size)
 {
-	return unmap_range(t, va, size, 1);
+	return npt_done(t, unmap_range(t, va, size, 1));
 }
 
 /* npt_unmap's shortcut (op.h): a 4 KiB leaf whose table keeps other
@@ -186,7 +186,7 @@ static int unmap_one(struct npt_op *o, const struct npt_seek *s)
 	return 0;
 }
 
-int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+static int unmap_call(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
 {
 	struct npt_op o;
 	struct npt_seek s;
@@ -208,4 +208,9 @@ int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_siz
 	if (page_size)
 		*page_size = npt_level_size(s.level);
 	return 0;
+}
+
+int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+{
+	return npt_done(t, unmap_call(t, va, pa, page_size));
 }

@@ -1244,6 +1244,125 @@ START_TEST(t_flush)
 }
 END_TEST
 
+/* A huge leaf split into a table is one run of the leaf's level without
+ * NPT_FLUSH_TABLE (npt.h: what a TLB may hold of it is the leaf), whatever
+ * changes inside the new table before it is published. */
+START_TEST(t_flush_split)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct npt_flush f;
+	unsigned L, other, op;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	for (L = 1; L < c.info.levels; L++) {
+		const uint64_t S = lsize(L);
+		uint64_t va, pa;
+
+		if (!fctx_has_leaf(&c, L) || !fctx_fits(&c, S, 2 * S))
+			continue;
+		va = fctx_area(&c, S, 2 * S);
+		pa = fctx_pa(&c, S, 2 * S);
+		for (op = 0; op < 3; op++) {
+			const char *const what[] = { "protect_region", "unmap_region", "log_start" };
+
+			t = fctx_new(&c);
+			EXPECT_OK(&c, npt_map(t, va, pa, S, c.rw));
+			if (op == 0)
+				EXPECT_OK(&c, npt_protect_region(t, va + S / 2 + PG, PG, other));
+			else if (op == 1)
+				EXPECT_OK(&c, npt_unmap_region(t, va + S / 2 + PG, PG));
+			else
+				EXPECT_OK(&c, npt_log_start(t, va + S / 2 + PG, PG, NPT_LOG_LAZY));
+			npt_last_flush(t, &f);
+			ck_assert_msg(f.kind == NPT_FLUSH_RANGE && f.nranges == 1 &&
+					      f.ranges[0].va == va && f.ranges[0].size == S &&
+					      f.ranges[0].level == L && f.ranges[0].flags == 0,
+				      "[%s] %s splitting a level-%u leaf: kind %u, %u runs, the "
+				      "first [0x%llx +0x%llx) level %u flags %u",
+				      c.name, what[op], L, f.kind, f.nranges,
+				      (unsigned long long)f.ranges[0].va,
+				      (unsigned long long)f.ranges[0].size, f.ranges[0].level,
+				      f.ranges[0].flags);
+			npt_free(t);
+		}
+	}
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
+/* A failed call leaves NPT_FLUSH_NONE, never the record of the call before
+ * it: each changing call, failing for its arguments or for the table's
+ * state, right after a call that recorded a RANGE. */
+START_TEST(t_flush_after_failure)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct hookrec h = { 0 };
+	uint64_t va, pa, bm[8];
+	unsigned other, n, i, flip = 0;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	t = fctx_new(&c);
+	npt_set_flush_hook(t, hook, &h, 0);
+	va = fctx_area(&c, lsize(1), 8 * lsize(1));
+	pa = fctx_pa(&c, lsize(1), 8 * lsize(1));
+	EXPECT_OK(&c, npt_map_region(t, va, pa, 32 * PG, c.rw, 0));
+	for (i = 0;; i++) {
+		const char *what;
+		int rc;
+
+		/* a RANGE record first: page 0 flips between two flag sets */
+		n = h.calls;
+		EXPECT_OK(&c, npt_protect(t, va, flip ? c.rw : other));
+		flip = !flip;
+		expect_range(&c, t, &h, n, va, PG, "protect before a failing call");
+		n = h.calls;
+		switch (i) {
+		case 0: what = "npt_map over a page"; rc = npt_map(t, va + PG, pa, PG, c.rw); break;
+		case 1: what = "npt_map misaligned"; rc = npt_map(t, va + 1, pa, PG, c.rw); break;
+		case 2: what = "npt_map_region over pages";
+			rc = npt_map_region(t, va, pa, 2 * PG, c.rw, 0); break;
+		case 3: what = "npt_unmap of a hole"; rc = npt_unmap(t, va + 40 * PG, NULL, NULL); break;
+		case 4: what = "npt_unmap_region over a hole";
+			rc = npt_unmap_region(t, va, 40 * PG); break;
+		case 5: what = "npt_unmap_sparse of size 0"; rc = npt_unmap_sparse(t, va, 0); break;
+		case 6: what = "npt_protect of a hole"; rc = npt_protect(t, va + 40 * PG, c.ro); break;
+		case 7: what = "npt_protect_region over a hole";
+			rc = npt_protect_region(t, va, 40 * PG, c.ro); break;
+		case 8: what = "npt_protect_sparse with flags no format has";
+			rc = npt_protect_sparse(t, va, 40 * PG, 0x80000000u); break;
+		case 9: what = "npt_remap of a hole"; rc = npt_remap(t, va + 40 * PG, pa, c.rw); break;
+		case 10: what = "npt_copy_from of a misaligned range";
+			rc = npt_copy_from(t, t, va + PG, PG); break;
+		case 11: what = "npt_harvest misaligned";
+			rc = npt_harvest(t, va + 1, PG, NPT_A, bm); break;
+		case 12: what = "npt_log_start misaligned";
+			rc = npt_log_start(t, va + 1, PG, NPT_LOG_LAZY); break;
+		case 13: what = "npt_log_write_fault of a hole";
+			rc = npt_log_write_fault(t, va + 40 * PG); break;
+		case 14: what = "npt_log_access_fault of a hole";
+			rc = npt_log_access_fault(t, va + 40 * PG); break;
+		case 15: what = "npt_log_harvest misaligned";
+			rc = npt_log_harvest(t, va + 1, PG, bm); break;
+		case 16: what = "npt_log_stop misaligned"; rc = npt_log_stop(t, va + 1, PG); break;
+		case 17: what = "npt_collapse misaligned"; rc = npt_collapse(t, va + 1, PG); break;
+		default: what = NULL; rc = 0; break;
+		}
+		if (!what)
+			break;
+		ck_assert_msg(rc != 0, "[%s] %s succeeded", c.name, what);
+		expect_none(&c, t, &h, n, what);
+	}
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- npt_copy_from ---------------------------------------------------------- */
 
 static void shared_calls_refused(struct fctx *c, struct npt_table *t, uint64_t K, uint64_t pa,
@@ -1654,6 +1773,8 @@ static Suite *api_suite(void)
 	tcase_set_timeout(tc, 60);
 	ADD_FMT_TEST(tc, t_walk);
 	ADD_FMT_TEST(tc, t_flush);
+	ADD_FMT_TEST(tc, t_flush_after_failure);
+	ADD_FMT_TEST(tc, t_flush_split);
 	ADD_FMT_TEST(tc, t_copy_from);
 	ADD_FMT_TEST(tc, t_copy_from_leaf);
 	ADD_FMT_TEST(tc, t_copy_from_last_entry);
