@@ -217,6 +217,13 @@ int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 #define NPT_WALK_LEAF       0x1u
 #define NPT_WALK_TABLE_PRE  0x2u
 #define NPT_WALK_TABLE_POST 0x4u
+/* Instead of NPT_WALK_LEAF (not with it): one visit per run of leaves of
+ * one level with contiguous input and output addresses, equal flags and the
+ * same sharing; va, size and pa are the run's, pte its first leaf's, level
+ * its leaves'. 1 GiB of 4 KiB leaves mapped linearly alike is one visit. A
+ * run closes before a TABLE_PRE or TABLE_POST visit, so with those it stays
+ * inside one table. npt_walk only (npt_cursor_init refuses it). */
+#define NPT_WALK_RUNS       0x8u
 struct npt_visit {
 	unsigned kind;   /* the NPT_WALK_* this call is for */
 	unsigned level;
@@ -229,6 +236,16 @@ struct npt_visit {
 };
 int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned which,
 	     int (*visit)(const struct npt_visit *v, void *arg), void *arg);
+
+/* The leaves of [va, va + size) as text, one line per run (NPT_WALK_RUNS),
+ * passed to line without a newline; a non-zero return from line stops the
+ * dump and is returned. A line reads
+ *   <first va>-<last va> <size> -> <pa> <flags> <leaf size>[ shared]
+ * addresses as 16 hex digits, sizes in the largest unit that divides them
+ * (4K, 2M, 1G, 3M, 1028K), flags as rwxumadg with '-' for each one clear (m:
+ * NPT_DEVICE). Needs no C library. Errors as npt_walk's. */
+int npt_dump(const struct npt_table *t, uint64_t va, uint64_t size,
+	     int (*line)(void *arg, const char *text), void *arg);
 
 /* Cursors: the same visits in the same order as npt_walk, one per call, for
  * loops that keep the iteration in their own hands (like Linux's TDP MMU

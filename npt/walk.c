@@ -83,6 +83,12 @@ struct pwalk {
 	unsigned which;
 	int (*visit)(const struct npt_visit *v, void *arg);
 	void *arg;
+	/* NPT_WALK_RUNS: the run being gathered (open), the input address just
+	 * past it, and the entry a 4 KiB leaf extending it would be (0 when none
+	 * can: another level, or the output address field would overflow). */
+	struct npt_visit run;
+	int open;
+	uint64_t run_end, expect;
 	/* The last leaf decoded: neighbouring leaves nearly always carry the
 	 * same flag bits, and decode reads nothing else (not the address), so
 	 * its result is reused instead of an indirect call per leaf. */
@@ -107,16 +113,126 @@ static unsigned pwalk_decode(struct pwalk *p, unsigned level, uint64_t pte, uint
 	return p->memo_flags;
 }
 
+/* ---- runs ---------------------------------------------------------------------
+ * NPT_WALK_RUNS gathers leaves into runs (same level, flags and sharing,
+ * input and output both contiguous) and visits each run once, when the next
+ * leaf cannot extend it, before a table visit, and at the end. */
+static int run_close(struct pwalk *p)
+{
+	if (!p->open)
+		return 0;
+	p->open = 0;
+	p->expect = 0;
+	return p->visit(&p->run, p->arg);
+}
+
+/* The entry after pte in a run of 4 KiB leaves. */
+static uint64_t run_next(const struct npt_format *f, uint64_t pte)
+{
+	const uint64_t a = (pte & f->addr_mask) + (NPT_PAGE_SIZE >> f->addr_shift);
+
+	return a & ~f->addr_mask ? 0 : (pte & ~f->addr_mask) | a;
+}
+
+/* The leaf pte at level, input address ia (reduced): extends the open run
+ * or closes it and opens its own. */
+static int run_add(struct pwalk *p, unsigned level, uint64_t ia, uint64_t pte, int shared)
+{
+	const struct npt_format *f = p->w.f;
+	const uint64_t esz = npt_level_size(level);
+	const uint64_t pa = npt_pte_addr(f, pte) & ~(esz - 1);
+	const unsigned flags = pwalk_decode(p, level, pte, esz);
+	int r;
+
+	if (p->open && level == p->run.level && flags == p->run.flags && shared == p->run.shared &&
+	    ia == p->run_end && pa == p->run.pa + p->run.size) {
+		p->run.size += esz;
+		p->run_end += esz;
+		p->expect = level ? 0 : run_next(f, pte);
+		return 0;
+	}
+	r = run_close(p);
+	if (r)
+		return r;
+	p->run.kind = NPT_WALK_RUNS;
+	p->run.level = level;
+	p->run.va = npt_ia_to_va(p->w.t, ia);
+	p->run.size = esz;
+	p->run.pte = pte;
+	p->run.pa = pa;
+	p->run.flags = flags;
+	p->run.shared = shared;
+	p->run_end = ia + esz;
+	p->expect = level ? 0 : run_next(f, pte);
+	p->open = 1;
+	return 0;
+}
+
+/* Leaves lo..hi of a leaf table into runs: the loop a walk of runs spends
+ * its time in, one compare per entry while the run goes on. */
+static int run_leaves(struct pwalk *p, const uint64_t *tbl, uint64_t base, unsigned lo,
+		      unsigned hi)
+{
+	const struct npt_format *f = p->w.f;
+	const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift;
+	unsigned i = lo;
+	int r;
+
+	if (p->open && (p->run_end != base + ((uint64_t)lo << NPT_PAGE_SHIFT) ||
+			p->run.shared != p->w.shared)) {
+		r = run_close(p);
+		if (r)
+			return r;
+	}
+	while (i <= hi) {
+		uint64_t pte = npt_pte_get(&tbl[i]);
+
+		if (pte == p->expect && p->expect) {
+			/* as far as it goes without the address field overflowing */
+			const uint64_t room = ((f->addr_mask - (pte & f->addr_mask)) / step);
+			const unsigned end = room < hi - i ? i + (unsigned)room : hi;
+			unsigned j = i + 1;
+			uint64_t next = pte + step;
+
+			while (j <= end && npt_pte_get(&tbl[j]) == next) {
+				next += step;
+				j++;
+			}
+			p->run.size += (uint64_t)(j - i) << NPT_PAGE_SHIFT;
+			p->run_end += (uint64_t)(j - i) << NPT_PAGE_SHIFT;
+			p->expect = run_next(f, next - step);
+			i = j;
+			continue;
+		}
+		if (!npt_pte_present(f, pte)) {
+			r = run_close(p);
+			i++;
+		} else {
+			r = run_add(p, 0, base + ((uint64_t)i << NPT_PAGE_SHIFT), pte, p->w.shared);
+			i++;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static NPT_ALWAYS_INLINE int pwalk_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
 	struct pwalk *p = (struct pwalk *)(void *)w;
 	const uint64_t esz = npt_level_size(c->level);
 	struct npt_visit v;
+	int r;
 
+	if (kind == NPT_V_LEAF && (p->which & NPT_WALK_RUNS))
+		return run_add(p, c->level, c->base, c->old, c->shared);
 	if (!(p->which & (kind == NPT_V_LEAF  ? NPT_WALK_LEAF
 			  : kind == NPT_V_PRE ? NPT_WALK_TABLE_PRE
 					      : NPT_WALK_TABLE_POST)))
 		return 0;
+	r = run_close(p); /* a run comes before the table visit after it */
+	if (r)
+		return r;
 	v.level = c->level;
 	v.va = npt_ia_to_va(w->t, c->base);
 	v.size = esz;
@@ -146,6 +262,8 @@ static int pwalk_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t 
 	unsigned i;
 	int r;
 
+	if (p->which & NPT_WALK_RUNS)
+		return run_leaves(p, tbl, base, lo, hi);
 	if (!(p->which & NPT_WALK_LEAF))
 		return 0;
 	v.kind = NPT_WALK_LEAF;
@@ -181,7 +299,9 @@ int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned whi
 	struct pwalk p;
 	int err;
 
-	if (!t || !visit || (which & ~(NPT_WALK_LEAF | NPT_WALK_TABLE_PRE | NPT_WALK_TABLE_POST)))
+	if (!t || !visit ||
+	    (which & ~(NPT_WALK_LEAF | NPT_WALK_TABLE_PRE | NPT_WALK_TABLE_POST | NPT_WALK_RUNS)) ||
+	    ((which & NPT_WALK_LEAF) && (which & NPT_WALK_RUNS)))
 		return NPT_ERR_INVAL;
 	p.w.t = (struct npt_table *)t; /* the visitor writes nothing */
 	p.w.f = t->fmt;
@@ -193,5 +313,8 @@ int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned whi
 	p.visit = visit;
 	p.arg = arg;
 	p.memo_valid = 0;
-	return npt_walk_root(&p.w, pwalk_walk);
+	p.open = 0;
+	p.expect = 0;
+	err = npt_walk_root(&p.w, pwalk_walk);
+	return err ? err : run_close(&p);
 }

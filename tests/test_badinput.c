@@ -401,7 +401,9 @@ START_TEST(t_null_and_inval)
 	/* unknown options, walk kinds, NULL visitor */
 	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, 0x10), NPT_ERR_INVAL);
 	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, ~0u), NPT_ERR_INVAL);
-	REFUSED(&x, npt_walk(x.t, x.va, PG, 0x8, nop_visit, NULL), NPT_ERR_INVAL);
+	REFUSED(&x, npt_walk(x.t, x.va, PG, 0x10, nop_visit, NULL), NPT_ERR_INVAL);
+	REFUSED(&x, npt_walk(x.t, x.va, PG, NPT_WALK_LEAF | NPT_WALK_RUNS, nop_visit, NULL),
+		NPT_ERR_INVAL);
 	REFUSED(&x, npt_walk(x.t, x.va, PG, NPT_WALK_LEAF, NULL, NULL), NPT_ERR_INVAL);
 	/* copy_from itself, or from a table of another format */
 	REFUSED(&x, npt_copy_from(x.t, x.t, 0, c->root_esize), NPT_ERR_INVAL);

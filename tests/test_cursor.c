@@ -1,11 +1,14 @@
 /*
- * Cursors on every format: over random tables (huge and small leaves, both
- * canonical halves, entries shared by npt_copy_from) the cursor returns
- * exactly npt_walk's visits in npt_walk's order, for every combination of
- * visit kinds and for random sub-ranges; npt_cursor_skip drops exactly the
- * subtree it is called on; bad arguments are refused.
+ * Cursors and walks on every format: over random tables (huge and small
+ * leaves, both canonical halves, entries shared by npt_copy_from) the cursor
+ * returns exactly npt_walk's visits in npt_walk's order, for every
+ * combination of visit kinds and for random sub-ranges; npt_cursor_skip
+ * drops exactly the subtree it is called on; NPT_WALK_RUNS gives the leaf
+ * visits merged by its rules (a reference merge here), and npt_dump prints
+ * them; bad arguments are refused.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +226,231 @@ START_TEST(t_skip)
 }
 END_TEST
 
+/* ---- NPT_WALK_RUNS and npt_dump --------------------------------------------- */
+
+/* The visits of which | NPT_WALK_LEAF with the leaves merged by the rules of
+ * NPT_WALK_RUNS (npt.h): the reference the walk's own runs must equal. */
+static void merge_runs(const struct seq *in, struct seq *out)
+{
+	struct npt_visit run;
+	int open = 0;
+	size_t i;
+
+	for (i = 0; i < in->n; i++) {
+		const struct npt_visit *v = &in->v[i];
+
+		if (v->kind == NPT_WALK_LEAF) {
+			if (open && v->level == run.level && v->flags == run.flags &&
+			    !v->shared == !run.shared && v->va == run.va + run.size &&
+			    v->pa == run.pa + run.size) {
+				run.size += v->size;
+				continue;
+			}
+			if (open)
+				seq_add(out, &run);
+			run = *v;
+			run.kind = NPT_WALK_RUNS;
+			open = 1;
+			continue;
+		}
+		if (open)
+			seq_add(out, &run);
+		open = 0;
+		seq_add(out, v);
+	}
+	if (open)
+		seq_add(out, &run);
+}
+
+static void compare_runs(struct fctx *c, const struct npt_table *t, uint64_t va, uint64_t size,
+			 unsigned tables)
+{
+	struct seq leaves = { 0 }, want = { 0 }, got = { 0 };
+	size_t i;
+
+	EXPECT_OK(c, npt_walk(t, va, size, NPT_WALK_LEAF | tables, walk_rec, &leaves));
+	merge_runs(&leaves, &want);
+	EXPECT_OK(c, npt_walk(t, va, size, NPT_WALK_RUNS | tables, walk_rec, &got));
+	ck_assert_msg(got.n == want.n, "[%s] runs over [0x%llx +0x%llx) tables %u: %zu visits, "
+		      "expected %zu", c->name, (unsigned long long)va, (unsigned long long)size,
+		      tables, got.n, want.n);
+	for (i = 0; i < got.n; i++)
+		ck_assert_msg(same_visit(&got.v[i], &want.v[i]),
+			      "[%s] runs over [0x%llx +0x%llx) tables %u: visit %zu is kind %u "
+			      "[0x%llx +0x%llx) level %u, expected kind %u [0x%llx +0x%llx) level %u",
+			      c->name, (unsigned long long)va, (unsigned long long)size, tables, i,
+			      got.v[i].kind, (unsigned long long)got.v[i].va,
+			      (unsigned long long)got.v[i].size, got.v[i].level, want.v[i].kind,
+			      (unsigned long long)want.v[i].va, (unsigned long long)want.v[i].size,
+			      want.v[i].level);
+	free(leaves.v);
+	free(want.v);
+	free(got.v);
+}
+
+START_TEST(t_runs)
+{
+	struct fctx c;
+	struct npt_table *t, *src;
+	uint64_t s = 0x2545f4914f6cdd1dull;
+	unsigned tables, k;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	t = random_table(&c, 0x4321 + _i, &src);
+	for (tables = 0; tables <= 6; tables += 2) {
+		compare_runs(&c, t, 0, c.lo_end, tables);
+		if (c.info.canonical)
+			compare_runs(&c, t, c.hi_start, 0 - c.hi_start, tables);
+	}
+	for (k = 0; k < 200; k++) {
+		uint64_t a = rng_next(&s) % (c.lo_end < (1ull << 41) ? c.lo_end : (1ull << 41));
+		uint64_t len = (rng_next(&s) % (1ull << (12 + (k % 28)))) + 1;
+
+		a &= ~(PG - 1);
+		len = (len + PG - 1) & ~(PG - 1);
+		if (a + len > c.lo_end || a + len < a)
+			continue;
+		compare_runs(&c, t, a, len, (k % 4) * 2);
+	}
+	npt_free(t);
+	npt_free(src);
+	fctx_fini(&c);
+}
+END_TEST
+
+static int count_visit(const struct npt_visit *v, void *arg)
+{
+	struct npt_visit *last = arg;
+
+	last->kind++; /* the count */
+	last->va = v->va;
+	last->size = v->size;
+	last->pa = v->pa;
+	last->level = v->level;
+	return 0;
+}
+
+/* One visit for 1 GiB of 4 KiB leaves mapped linearly alike, across 512
+ * leaf tables; a page with other flags, another output address or none
+ * splits it in three. */
+START_TEST(t_runs_linear)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct npt_visit n;
+	uint64_t va, pa;
+	unsigned other, k;
+
+	fctx_init(&c, (unsigned)_i, POOL + 1024, 1);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	if (!fctx_fits(&c, lsize(2), lsize(2))) {
+		fctx_fini(&c);
+		return;
+	}
+	va = fctx_area(&c, lsize(2), lsize(2));
+	pa = fctx_pa(&c, lsize(2), 2 * lsize(2));
+	for (k = 0; k < 4; k++) {
+		t = fctx_new(&c);
+		EXPECT_OK(&c, npt_map_region(t, va, pa, lsize(2), c.rw, 0));
+		if (k == 1)
+			EXPECT_OK(&c, npt_protect(t, va + lsize(1) + 7 * PG, other));
+		else if (k == 2)
+			EXPECT_OK(&c, npt_remap(t, va + lsize(1) + 7 * PG, pa + lsize(2), c.rw));
+		else if (k == 3)
+			EXPECT_OK(&c, npt_unmap(t, va + lsize(1) + 7 * PG, NULL, NULL));
+		memset(&n, 0, sizeof(n));
+		EXPECT_OK(&c, npt_walk(t, va, lsize(2), NPT_WALK_RUNS, count_visit, &n));
+		if (k == 0)
+			ck_assert_msg(n.kind == 1 && n.va == va && n.size == lsize(2) && n.pa == pa &&
+					      n.level == 0,
+				      "[%s] 1 GiB of 4K leaves: %u runs, the last [0x%llx +0x%llx)",
+				      c.name, n.kind, (unsigned long long)n.va,
+				      (unsigned long long)n.size);
+		else /* other flags or output: before, the page, after; a hole: before, after */
+			ck_assert_msg(n.kind == (k == 3 ? 2u : 3u), "[%s] case %u: %u runs", c.name, k,
+				      n.kind);
+		npt_free(t);
+	}
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
+struct lines {
+	char text[8][128];
+	unsigned n;
+};
+
+static int keep_line(void *arg, const char *text)
+{
+	struct lines *l = arg;
+
+	if (l->n == 8)
+		return -1000;
+	strncpy(l->text[l->n], text, sizeof(l->text[0]) - 1);
+	l->text[l->n++][sizeof(l->text[0]) - 1] = 0;
+	return 0;
+}
+
+START_TEST(t_dump)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct lines l;
+	char want[3][128];
+	uint64_t va, pa;
+	unsigned i, fr, fo, other;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	va = fctx_area(&c, lsize(1), 4 * lsize(1));
+	pa = fctx_pa(&c, lsize(1), 4 * lsize(1));
+	t = fctx_new(&c);
+	/* 3 pages, then 1 page with other flags, then 2 MiB elsewhere */
+	EXPECT_OK(&c, npt_map_region(t, va, pa, 4 * PG, c.rw, 0));
+	EXPECT_OK(&c, npt_protect(t, va + 3 * PG, other));
+	EXPECT_OK(&c, npt_map_region(t, va + 2 * lsize(1), pa, lsize(1), c.rw, NPT_MAP_HUGE));
+	EXPECT_OK(&c, npt_query(t, va, NULL, &fr, NULL));
+	EXPECT_OK(&c, npt_query(t, va + 3 * PG, NULL, &fo, NULL));
+	memset(&l, 0, sizeof(l));
+	EXPECT_OK(&c, npt_dump(t, va, 4 * lsize(1), keep_line, &l));
+	ck_assert_uint_eq(l.n, 3);
+	{
+		const unsigned fl[3] = { fr, fo, fr };
+		const uint64_t a[3] = { va, va + 3 * PG, va + 2 * lsize(1) };
+		const uint64_t z[3] = { 3 * PG, PG, lsize(1) };
+		const uint64_t o[3] = { pa, pa + 3 * PG, pa };
+		const char *const sz[3] = { "12K", "4K", "2M" };
+		const char *const leaf[3] = { "4K", "4K", fctx_has_leaf(&c, 1) ? "2M" : "4K" };
+
+		for (i = 0; i < 3; i++) {
+			char letters[9];
+			unsigned b;
+
+			for (b = 0; b < 8; b++)
+				letters[b] = fl[i] & (1u << b) ? "rwxumadg"[b] : '-';
+			letters[8] = 0;
+			snprintf(want[i], sizeof(want[i]), "%016llx-%016llx %s -> %016llx %s %s",
+				 (unsigned long long)a[i], (unsigned long long)(a[i] + z[i] - 1),
+				 sz[i], (unsigned long long)o[i], letters, leaf[i]);
+			if (i == 2 && !fctx_has_leaf(&c, 1))
+				continue; /* 512 lines of 4K leaves would be one run anyway */
+			ck_assert_msg(strcmp(l.text[i], want[i]) == 0, "[%s] line %u:\n  %s\nexpected\n  %s",
+				      c.name, i, l.text[i], want[i]);
+		}
+	}
+	/* a line's non-zero return stops the dump and is returned */
+	memset(&l, 0, sizeof(l));
+	l.n = 8;
+	EXPECT_RC(&c, npt_dump(t, va, 4 * lsize(1), keep_line, &l), -1000);
+	EXPECT_RC(&c, npt_dump(t, va, 4 * lsize(1), NULL, &l), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_dump(NULL, va, PG, keep_line, &l), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_dump(t, va + 1, PG, keep_line, &l), NPT_ERR_ALIGN);
+	npt_free(t);
+	fctx_fini(&c);
+}
+END_TEST
+
 START_TEST(t_bad)
 {
 	struct fctx c;
@@ -233,7 +461,11 @@ START_TEST(t_bad)
 	t = fctx_new(&c);
 	EXPECT_RC(&c, npt_cursor_init(NULL, t, 0, PG, NPT_WALK_LEAF), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_cursor_init(&cur, NULL, 0, PG, NPT_WALK_LEAF), NPT_ERR_INVAL);
-	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, 0x8), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, 0x10), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, NPT_WALK_RUNS), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_walk(t, 0, PG, NPT_WALK_RUNS | NPT_WALK_LEAF, walk_rec, NULL),
+		  NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_walk(t, 0, PG, 0x10, walk_rec, NULL), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_cursor_init(&cur, t, 1, PG, NPT_WALK_LEAF), NPT_ERR_ALIGN);
 	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, 0, NPT_WALK_LEAF), NPT_ERR_RANGE);
 	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0 - PG, 2 * PG, NPT_WALK_LEAF), NPT_ERR_RANGE);
@@ -255,6 +487,9 @@ static Suite *cursor_suite(void)
 	tcase_set_timeout(tc, 120);
 	ADD_FMT_TEST(tc, t_same_as_walk);
 	ADD_FMT_TEST(tc, t_skip);
+	ADD_FMT_TEST(tc, t_runs);
+	ADD_FMT_TEST(tc, t_runs_linear);
+	ADD_FMT_TEST(tc, t_dump);
 	ADD_FMT_TEST(tc, t_bad);
 	suite_add_tcase(s, tc);
 	return s;

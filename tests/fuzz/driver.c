@@ -1109,6 +1109,57 @@ static int op_query(struct fz *z, struct rd *r, unsigned ti)
 	return 0;
 }
 
+/* NPT_WALK_RUNS against the leaves of the same range: each run is the
+ * longest stretch of them that the rules merge (npt.h), in order. */
+struct runchk {
+	const struct vlist *l;
+	size_t i;
+	int bad;
+};
+
+static int mergeable(const struct view_leaf *a, const struct view_leaf *b)
+{
+	return a->level == b->level && a->flags == b->flags && !a->shared == !b->shared &&
+	       a->va + lsz(a->level) == b->va && a->pa + lsz(a->level) == b->pa;
+}
+
+static int run_visit(const struct npt_visit *v, void *arg)
+{
+	struct runchk *c = arg;
+	const struct view_leaf *l = c->l->l;
+	uint64_t got = 0;
+	size_t i = c->i;
+
+	if (i >= c->l->n || v->kind != NPT_WALK_RUNS || l[i].va != v->va || l[i].pa != v->pa ||
+	    l[i].level != v->level || l[i].flags != v->flags || !l[i].shared != !v->shared) {
+		c->bad = 1;
+		return 1;
+	}
+	for (;;) {
+		got += lsz(l[i].level);
+		if (i + 1 >= c->l->n || !mergeable(&l[i], &l[i + 1]))
+			break;
+		i++;
+	}
+	c->i = i + 1;
+	if (got != v->size)
+		c->bad = 1;
+	return c->bad;
+}
+
+static int check_runs(struct fz *z, unsigned ti, uint64_t a, uint64_t last)
+{
+	struct runchk c = { &z->b, 0, 0 };
+	int rc = npt_walk(z->t[ti], a, last - a + 1, NPT_WALK_RUNS, run_visit, &c);
+
+	if (rc && !c.bad)
+		return diverge(z, "npt_walk runs = %d", rc);
+	if (c.bad || c.i != z->b.n)
+		return diverge(z, "npt_walk runs: not the merge of the %zu leaves (at %zu)", z->b.n,
+			       c.i);
+	return 0;
+}
+
 static int op_walk(struct fz *z, struct rd *r, unsigned ti)
 {
 	uint64_t va = gen_va(z, r), size = gen_size(z, r, va);
@@ -1125,7 +1176,7 @@ static int op_walk(struct fz *z, struct rd *r, unsigned ti)
 		/* bounded: a walk of a whole half is the full check's job */
 		if (last - va > 64 * lsz(1))
 			last = va + 64 * lsz(1) - 1;
-		return compare_range(z, ti, va, last, "npt_walk");
+		return compare_range(z, ti, va, last, "npt_walk") || check_runs(z, ti, va, last);
 	}
 	z->b.n = 0;
 	rc = npt_walk(z->t[ti], va, size, which, walk_visit, &z->b);
