@@ -42,6 +42,7 @@ struct npt_table {
 	unsigned root_entries;
 	uint64_t ia_mask;  /* input addresses are reduced to va_bits before indexing */
 	uint64_t frames;   /* owned frames, root included */
+	struct npt_frame_cache *cache; /* where frames come from, or NULL: mm.alloc */
 	/* root slots holding an entry shared from another table (npt_copy_from) */
 	uint64_t shared[NPT_ROOT_MAX_ENTRIES / 64];
 	/* root slots whose table another table shares: that table is kept even
@@ -268,6 +269,7 @@ static inline int npt_check_output(const struct npt_format *f, uint64_t pa, uint
 
 /* table.c */
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa);
+void npt_frame_unalloc(struct npt_table *t, uint64_t pa);
 void npt_frame_free(struct npt_table *t, uint64_t pa);
 /* walk.c: a table at level and every table below it back to mm (leaf
  * tables unread); every table of t but the root and shared ones. */

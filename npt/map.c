@@ -201,10 +201,8 @@ static int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level
 	for (k = 0; k < n; k++) {
 		err = npt_frame_alloc(t, &tables[k]);
 		if (err) {
-			while (k--) {
-				t->frames--;
-				t->mm.free(t->mm.ctx, tables[k]);
-			}
+			while (k--)
+				npt_frame_unalloc(t, tables[k]);
 			return err;
 		}
 	}

@@ -263,6 +263,27 @@ int npt_cursor_init(struct npt_cursor *c, const struct npt_table *t, uint64_t va
 int npt_cursor_next(struct npt_cursor *c);
 int npt_cursor_skip(struct npt_cursor *c);
 
+/* ---- reserving frames -------------------------------------------------------
+ * For a caller that must not allocate inside the section where it changes a
+ * table (a spinlock, a fault handler): it reserves frames before, the way
+ * KVM tops up a memory cache. npt_frames_needed is an upper bound on the
+ * frames any one changing call on [va, va + size) takes (0 for bad
+ * arguments). npt_cache_topup fills the caller's array c->pa (room for
+ * c->cap frames) from t's mm up to min frames, each checked as npt checks
+ * every frame; npt_cache_drain gives them all back. While
+ * npt_set_frame_cache(t, c) is in force, t takes every frame from c and never
+ * calls mm->alloc: a call c cannot serve fails with NPT_ERR_NOMEM and leaves
+ * c as it was (count and order). Frames t lets go of still go to mm->free (or
+ * the free hook). NULL goes back to mm->alloc. */
+struct npt_frame_cache {
+	uint64_t *pa;      /* the caller's array */
+	unsigned n, cap;   /* frames in it, room */
+};
+uint64_t npt_frames_needed(const struct npt_table *t, uint64_t va, uint64_t size);
+int npt_cache_topup(struct npt_table *t, struct npt_frame_cache *c, unsigned min);
+void npt_cache_drain(struct npt_table *t, struct npt_frame_cache *c);
+int npt_set_frame_cache(struct npt_table *t, struct npt_frame_cache *c);
+
 /* Share src's top-level entries for [va, va + size) (aligned to the root
  * entry size). Shared entries are never freed or changed through t; an
  * npt_unmap_region covering a whole shared entry drops the share (npt_unmap

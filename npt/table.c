@@ -62,15 +62,86 @@ static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
 	return usable(t->fmt, &t->mm, pa, count);
 }
 
+/* With a frame cache set, frames come from it only (checked when they went
+ * in, npt_cache_topup), and an empty cache is out of memory. */
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
 {
-	if (t->mm.alloc(t->mm.ctx, pa))
-		return NPT_ERR_NOMEM;
-	if (!frame_usable(t, *pa, 1)) {
-		t->mm.free(t->mm.ctx, *pa);
-		return NPT_ERR_INVAL;
+	struct npt_frame_cache *c = t->cache;
+
+	if (c) {
+		if (!c->n)
+			return NPT_ERR_NOMEM;
+		*pa = c->pa[--c->n];
+	} else {
+		if (t->mm.alloc(t->mm.ctx, pa))
+			return NPT_ERR_NOMEM;
+		if (!frame_usable(t, *pa, 1)) {
+			t->mm.free(t->mm.ctx, *pa);
+			return NPT_ERR_INVAL;
+		}
 	}
 	t->frames++;
+	return 0;
+}
+
+/* The last frames npt_frame_alloc gave, undone in reverse order: back where
+ * they came from, the cache exactly as it was. */
+void npt_frame_unalloc(struct npt_table *t, uint64_t pa)
+{
+	t->frames--;
+	if (t->cache) {
+		NPT_CHECK(t, t->cache->n < t->cache->cap && t->cache->pa[t->cache->n] == pa);
+		t->cache->n++;
+	} else {
+		t->mm.free(t->mm.ctx, pa);
+	}
+}
+
+uint64_t npt_frames_needed(const struct npt_table *t, uint64_t va, uint64_t size)
+{
+	uint64_t first, last, n = 0;
+	unsigned l;
+
+	if (!t || npt_check_input(t, va, size, &first, &last))
+		return 0;
+	/* at most one table at level l under each level-(l + 1) entry the
+	 * range touches, at every level below the root */
+	for (l = 0; l < npt_root_level(t); l++)
+		n += (last >> npt_level_shift(l + 1)) - (first >> npt_level_shift(l + 1)) + 1;
+	return n;
+}
+
+int npt_cache_topup(struct npt_table *t, struct npt_frame_cache *c, unsigned min)
+{
+	uint64_t pa;
+
+	if (!t || !c || !c->pa || min > c->cap)
+		return NPT_ERR_INVAL;
+	while (c->n < min) {
+		if (t->mm.alloc(t->mm.ctx, &pa))
+			return NPT_ERR_NOMEM;
+		if (!frame_usable(t, pa, 1)) {
+			t->mm.free(t->mm.ctx, pa);
+			return NPT_ERR_INVAL;
+		}
+		c->pa[c->n++] = pa;
+	}
+	return 0;
+}
+
+void npt_cache_drain(struct npt_table *t, struct npt_frame_cache *c)
+{
+	if (!t || !c)
+		return;
+	while (c->n)
+		t->mm.free(t->mm.ctx, c->pa[--c->n]);
+}
+
+int npt_set_frame_cache(struct npt_table *t, struct npt_frame_cache *c)
+{
+	if (!t || (c && (!c->pa || c->n > c->cap)))
+		return NPT_ERR_INVAL;
+	t->cache = c;
 	return 0;
 }
 
@@ -106,14 +177,18 @@ uint64_t npt_prealloc_take(struct npt_table *t, struct npt_prealloc *c)
 }
 
 /* Frames never published: no reader can have seen them, so they skip the
- * free hook. */
+ * free hook. From a frame cache: back in it, count and order as they were
+ * (the list holds them in the order they were taken). */
 void npt_prealloc_release(struct npt_table *t, struct npt_prealloc *c)
 {
 	while (c->head) {
 		uint64_t pa = npt_prealloc_take(t, c);
 
 		t->frames--;
-		t->mm.free(t->mm.ctx, pa);
+		if (t->cache)
+			t->cache->n++;
+		else
+			t->mm.free(t->mm.ctx, pa);
 	}
 }
 

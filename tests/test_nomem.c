@@ -321,6 +321,120 @@ START_TEST(t_nomem_sparse)
 }
 END_TEST
 
+/* ---- a reserved frame cache ------------------------------------------------------ */
+
+/* The call k with a cache of n frames for n = 0, 1, ... until it succeeds:
+ * mm->alloc is never called; a NOMEM leaves table and cache exactly as they
+ * were; the successful call takes at most npt_frames_needed. Returns the
+ * frames it took. */
+static unsigned cache_each(struct fctx *c, struct npt_table *t, const struct call *k,
+			   const char *what)
+{
+	const uint64_t bound = npt_frames_needed(t, k->va, k->size < PG ? PG : k->size);
+	/* a bound for any call on the range: a huge leaf's covers the small
+	 * tables a 4 KiB map of it would need, and the sweep stops before */
+	const unsigned cap = bound < 1024 ? (unsigned)bound : 1024;
+	uint64_t *pa = calloc(cap, sizeof(*pa)), *copy = calloc(cap, sizeof(*copy));
+	struct npt_frame_cache fc = { pa, 0, cap };
+	unsigned n;
+
+	ck_assert_msg(bound > 0 && pa && copy, "[%s] %s: npt_frames_needed %llu", c->name, what,
+		      (unsigned long long)bound);
+	for (n = 0;; n++) {
+		struct snap b, a;
+		unsigned long allocs;
+		int rc;
+
+		TU_CTX("%s: %s with a cache of %u frames", what, kind_names[k->kind], n);
+		ck_assert_msg(n <= cap, "[%s] %s: more than npt_frames_needed (%llu) or 1024",
+			      c->name, tu_ctx, (unsigned long long)bound);
+		EXPECT_OK(c, npt_cache_topup(t, &fc, n));
+		ck_assert_uint_eq(fc.n, n);
+		memcpy(copy, pa, cap * sizeof(*pa));
+		snap_take(c, t, &b);
+		allocs = testmm_allocs(&c->mm);
+		EXPECT_OK(c, npt_set_frame_cache(t, &fc));
+		rc = do_call(t, k);
+		EXPECT_OK(c, npt_set_frame_cache(t, NULL));
+		ck_assert_msg(testmm_allocs(&c->mm) == allocs, "[%s] %s: mm->alloc called",
+			      c->name, tu_ctx);
+		if (rc == 0) {
+			snap_free(&b);
+			tu_ctx[0] = 0;
+			n -= fc.n;
+			npt_cache_drain(t, &fc);
+			free(pa);
+			free(copy);
+			return n;
+		}
+		ck_assert_msg(rc == NPT_ERR_NOMEM, "[%s] %s: returned %d (%s)", c->name, tu_ctx, rc,
+			      npt_strerror(rc));
+		ck_assert_msg(fc.n == n && memcmp(copy, pa, n * sizeof(*pa)) == 0,
+			      "[%s] %s: the cache changed (%u frames now)", c->name, tu_ctx, fc.n);
+		snap_take(c, t, &a);
+		snap_assert_equal(c, &b, &a, tu_ctx, __LINE__);
+		snap_free(&b);
+		snap_free(&a);
+	}
+}
+
+START_TEST(t_frame_cache)
+{
+	struct fctx c;
+	struct npt_table *t;
+	struct call k;
+	unsigned L, other, n;
+	uint64_t pa[4];
+	struct npt_frame_cache fc = { pa, 0, 4 };
+
+	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	t = fctx_new(&c);
+	/* bad arguments */
+	EXPECT_RC(&c, npt_cache_topup(t, &fc, 5), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_cache_topup(NULL, &fc, 1), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_set_frame_cache(NULL, &fc), NPT_ERR_INVAL);
+	fc.n = 5;
+	EXPECT_RC(&c, npt_set_frame_cache(t, &fc), NPT_ERR_INVAL);
+	fc.n = 0;
+	ck_assert_uint_eq(npt_frames_needed(t, 1, PG), 0);
+	ck_assert_uint_eq(npt_frames_needed(NULL, 0, PG), 0);
+	ck_assert_uint_eq(testmm_live(&c.mm), c.info.root_frames + HANDLE_FRAMES);
+	for (L = 0; L < c.info.levels; L++) {
+		const uint64_t S = lsize(L);
+		uint64_t A, P;
+
+		if (!fctx_has_leaf(&c, L) || !fctx_fits(&c, S, 4 * S))
+			continue;
+		A = fctx_area(&c, S, 4 * S) + S;
+		P = fctx_pa(&c, S, 4 * S) + S;
+		memset(&k, 0, sizeof(k));
+		k.kind = C_MAP;
+		k.va = A;
+		k.pa = P;
+		k.size = S;
+		k.flags = c.rw;
+		n = cache_each(&c, t, &k, "map into empty space");
+		ck_assert_msg(n <= c.root_level - L, "[%s] level-%u map took %u frames", c.name, L, n);
+		if (L > 0) {
+			k.kind = C_UNMAP_REGION;
+			k.va = A + S / 2 + PG;
+			k.size = PG;
+			cache_each(&c, t, &k, "split of a huge leaf");
+			k.kind = C_PROTECT_SPARSE;
+			k.va = A + S - 2 * PG;
+			k.size = 4 * PG;
+			k.flags = other;
+			cache_each(&c, t, &k, "sparse protect splitting the leaf's end");
+		}
+		check_tree(&c, t, 0, NULL);
+	}
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* Calls that need no frame do not ask for one. */
 START_TEST(t_nomem_no_alloc)
 {
@@ -536,6 +650,7 @@ static Suite *nomem_suite(void)
 	ADD_FMT_TEST(tc, t_nomem_map_region);
 	ADD_FMT_TEST(tc, t_nomem_split);
 	ADD_FMT_TEST(tc, t_nomem_sparse);
+	ADD_FMT_TEST(tc, t_frame_cache);
 	ADD_FMT_TEST(tc, t_nomem_no_alloc);
 	ADD_FMT_TEST(tc, t_nomem_exhausted);
 	ADD_FMT_TEST(tc, t_unusable_frames);

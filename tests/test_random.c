@@ -351,11 +351,22 @@ static void expect(struct rt *r, int rc, unsigned set, unsigned long inj_before,
 			      testmm_live(&r->c.mm));
 }
 
+/* The allocations of the call on [va, va + size) just made, since allocs:
+ * within npt_frames_needed. */
+static void check_bound(struct rt *r, uint64_t va, uint64_t size, unsigned long allocs)
+{
+	const unsigned long took = testmm_allocs(&r->c.mm) - allocs;
+	const uint64_t bound = npt_frames_needed(r->t, va, size);
+
+	ck_assert_msg(took <= bound, "[%s] %s took %lu frames, npt_frames_needed says %llu",
+		      r->c.name, r->hist[r->op % 16], took, (unsigned long long)bound);
+}
+
 static void one_op(struct rt *r)
 {
 	unsigned k = (unsigned)below(r, 100), flags, opts, set, qf = 0, mf = 0;
 	uint64_t va = 0, pa = 0, size = 0, qpa = 0, qps = 0, mpa = 0, mps = 0;
-	unsigned long inj = testmm_injected(&r->c.mm);
+	unsigned long inj = testmm_injected(&r->c.mm), allocs = testmm_allocs(&r->c.mm);
 	uint64_t frames = npt_table_frames(r->t);
 	size_t live = testmm_live(&r->c.mm);
 	int rc;
@@ -381,6 +392,7 @@ static void one_op(struct rt *r)
 		set = model_map(&r->m, va, pa, size, flags, 0);
 		rc = npt_map(r->t, va, pa, size, flags);
 		expect(r, rc, set, inj, frames, live);
+		check_bound(r, va, size, allocs);
 		if (rc == 0)
 			model_map(&r->m, va, pa, size, flags, 1);
 	} else if (k < 34) {
@@ -399,6 +411,7 @@ static void one_op(struct rt *r)
 		set = model_map_region(&r->m, va, pa, size, flags, opts, 0);
 		rc = npt_map_region(r->t, va, pa, size, flags, opts);
 		expect(r, rc, set, inj, frames, live);
+		check_bound(r, va, size, allocs);
 		if (rc == 0)
 			model_map_region(&r->m, va, pa, size, flags, opts, 1);
 	} else if (k < 42) {
@@ -432,6 +445,7 @@ static void one_op(struct rt *r)
 			set = model_unmap_sparse(&r->m, va, size, 0);
 			rc = npt_unmap_sparse(r->t, va, size);
 			expect(r, rc, set, inj, frames, live);
+			check_bound(r, va, size, allocs);
 			if (rc == 0)
 				model_unmap_sparse(&r->m, va, size, 1);
 		} else {
@@ -441,6 +455,7 @@ static void one_op(struct rt *r)
 			set = model_unmap_region(&r->m, va, size, 0);
 			rc = npt_unmap_region(r->t, va, size);
 			expect(r, rc, set, inj, frames, live);
+			check_bound(r, va, size, allocs);
 			if (rc == 0)
 				model_unmap_region(&r->m, va, size, 1);
 		}
@@ -487,6 +502,7 @@ static void one_op(struct rt *r)
 		rc = sparse ? npt_protect_sparse(r->t, va, size, flags)
 			    : npt_protect_region(r->t, va, size, flags);
 		expect(r, rc, set, inj, frames, live);
+		check_bound(r, va, size, allocs);
 		if (rc == 0) {
 			if (sparse)
 				model_protect_sparse(&r->m, va, size, flags, 1, &resync, &lo, &last);
