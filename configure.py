@@ -8,6 +8,9 @@ Run it from the top of the source tree:
                          [--freestanding] [--simd auto|off] [--cflags FLAGS]
                          [--builddir DIR] [--prefix DIR] [-o FILE]
 
+Without arguments it writes the committed build.ninja; with any, unless -o
+names the file, BUILDDIR/build.ninja (ninja -f BUILDDIR/build.ninja).
+
 Sources are found by glob, so a new file only needs a re-run (ninja re-runs
 this script itself when configure.py or a source folder changes).
 
@@ -36,6 +39,9 @@ MODES = {
             '-fno-sanitize-recover=all',
 }
 CFLAGS = '-std=c11 -Wall -Wextra -Werror -Inpt'
+# libnpt.so.MAJOR.MINOR.PATCH, SONAME libnpt.so.MAJOR; also npt.pc's Version
+VERSION = '0.1.0'
+SONAME = 'libnpt.so.' + VERSION.split('.')[0]
 CHECK_FALLBACK = '-lcheck -lsubunit -lm -lrt -lpthread'
 CROSS_CC = 'clang-19'
 CROSS_LD = 'ld.lld-19'
@@ -145,9 +151,11 @@ def write_rules(n):
     n.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
            'CC $out', depfile='$out.d', deps='gcc')
     n.rule('ar', 'rm -f $out && $ar crs $out $in', 'AR $out')
-    n.rule('solink', '$cc -shared $cflags -o $out $in $libs', 'SO $out')
+    n.rule('solink', '$cc -shared $cflags -Wl,-soname,$soname -o $out $in $libs',
+           'SO $out')
+    n.rule('symlink', 'ln -sf $target $out', 'LN $out')
     n.rule('link', '$cc $cflags $ldflags -o $out $in $libs', 'LINK $out')
-    n.rule('pc', "sed -e 's|@prefix@|$prefix|g' $in > $out", 'GEN $out')
+    n.rule('pc', "sed -e 's|@version@|%s|g' $in > $out" % VERSION, 'GEN $out')
     n.rule('configure', '$configure', 'CONFIGURE $out', generator='1',
            pool='console')
 
@@ -160,7 +168,12 @@ def write_library(n, shared):
     n.line()
     out = n.build('$builddir/libnpt.a', 'ar', objs)
     if shared:
-        out += n.build('$builddir/libnpt.so', 'solink', objs)
+        real = 'libnpt.so.' + VERSION
+        out += n.build('$builddir/' + real, 'solink', objs, soname=SONAME)
+        out += n.build('$builddir/' + SONAME, 'symlink', '$builddir/' + real,
+                       target=real)
+        out += n.build('$builddir/libnpt.so', 'symlink', '$builddir/' + SONAME,
+                       target=SONAME)
         out += n.build('$builddir/npt.pc', 'pc', 'npt.pc.in')
     n.line()
     return out
@@ -341,10 +354,10 @@ def write_fuzz(n):
 # ---- everything -------------------------------------------------------------
 
 def write_install(n):
-    n.rule('install', 'scripts/install.sh $builddir $prefix',
-           'INSTALL $prefix', pool='console')
-    n.build('install', 'install', ['$builddir/libnpt.a', '$builddir/libnpt.so',
-                                   '$builddir/npt.pc', 'npt/npt.h'])
+    # a release build of its own (build-release/), whatever this tree's mode
+    n.rule('install', 'PREFIX=$prefix scripts/install.sh', 'INSTALL $prefix',
+           pool='console')
+    n.build('install', 'install')
     n.line()
 
 
@@ -383,7 +396,8 @@ def generate(args, argv):
     cflags = CFLAGS + ' ' + MODES[args.mode]
     # The library's own flags: vector code only when asked for, and the
     # kernel's code generation in a freestanding tree.
-    libcflags = '-DNPT_SIMD=%d' % (simd == 'auto')
+    # only npt.h's declarations are exported (its visibility pragma)
+    libcflags = '-DNPT_SIMD=%d -fvisibility=hidden' % (simd == 'auto')
     if args.freestanding:
         cflags += ' ' + FREESTANDING + ' ' + tgt['kernel']
     else:
@@ -488,9 +502,17 @@ def main():
     if args.stdout:
         sys.stdout.write(text)
         return
-    if os.path.dirname(args.output):
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, 'w') as f:
+    output = args.output
+    if output == 'build.ninja' and '-o' not in argv and not any(
+            a.startswith('--output') for a in argv) and argv:
+        # the committed build.ninja is the default configuration's: any
+        # other goes to its own build tree
+        output = args.output = os.path.join(args.builddir, 'build.ninja')
+        text = generate(args, argv + ['-o', output])
+        print('configure.py: wrote %s (ninja -f %s)' % (output, output))
+    if os.path.dirname(output):
+        os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, 'w') as f:
         f.write(text)
 
 

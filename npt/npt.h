@@ -24,6 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Only what this header declares is exported from libnpt.so (the library
+ * is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -527,6 +533,10 @@ uint64_t npt_riscv_hgatp(const struct npt_table *t, unsigned vmid);
 /* CSR.PWCL / CSR.PWCH for loongarch64 (load npt_root() into PGDL and PGDH). */
 uint64_t npt_loongarch_pwcl(const struct npt_table *t);
 uint64_t npt_loongarch_pwch(const struct npt_table *t);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,11 @@ _Static_assert(sizeof(struct npt_table) <= NPT_TABLE_SIZE, "NPT_TABLE_SIZE too s
 _Static_assert(NPT_TABLE_SIZE <= NPT_PAGE_SIZE, "npt_new keeps the handle in one frame");
 _Static_assert(_Alignof(struct npt_table) <= NPT_TABLE_ALIGN, "NPT_TABLE_ALIGN too small");
 
+size_t npt_table_size(void)
+{
+	return sizeof(struct npt_table);
+}
+
 void npt_panic(const struct npt_table *t, const char *msg)
 {
 	if (t && t->mm.panic)

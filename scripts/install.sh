@@ -1,12 +1,32 @@
 #!/bin/sh
-# ninja install: scripts/install.sh BUILDDIR PREFIX, honouring $DESTDIR.
+# ninja install: a release build of the library (build-release/, configured
+# here whatever the calling tree's mode), installed under $PREFIX (default
+# /usr/local), staged under $DESTDIR when it is set.
+#
+#   [DESTDIR=/stage] [PREFIX=/usr] scripts/install.sh [BUILDDIR]
+#
+# With BUILDDIR, that tree's library is installed as it is (the tests use
+# this to stage a build they already have).
 set -eu
 cd "$(dirname "$0")/.."
-builddir=$1 prefix=$2
+prefix=${PREFIX:-/usr/local}
+if [ $# -ge 1 ]; then
+	builddir=$1
+else
+	builddir=build-release
+	python3 configure.py --cc "${CC:-cc}" --mode release --builddir "$builddir" \
+		-o "$builddir/build.ninja" >/dev/null
+	ninja -f "$builddir/build.ninja" "$builddir/libnpt.a" "$builddir/libnpt.so" \
+		"$builddir/npt.pc" >/dev/null
+fi
+version=$(sed -n 's/^Version: //p' "$builddir/npt.pc")
+major=${version%%.*}
 dest="${DESTDIR:-}$prefix"
 install -d "$dest/lib/pkgconfig" "$dest/include"
 install -m 644 "$builddir/libnpt.a" "$dest/lib/libnpt.a"
-install -m 755 "$builddir/libnpt.so" "$dest/lib/libnpt.so"
+install -m 755 "$builddir/libnpt.so.$version" "$dest/lib/libnpt.so.$version"
+ln -sf "libnpt.so.$version" "$dest/lib/libnpt.so.$major"
+ln -sf "libnpt.so.$major" "$dest/lib/libnpt.so"
 install -m 644 npt/npt.h "$dest/include/npt.h"
 install -m 644 "$builddir/npt.pc" "$dest/lib/pkgconfig/npt.pc"
-echo "installed libnpt.a, libnpt.so, npt.h, npt.pc under $dest"
+echo "installed libnpt.a, libnpt.so.$version (+ .so.$major, .so), npt.h, npt.pc under $dest"

@@ -1244,6 +1244,40 @@ START_TEST(t_flush)
 }
 END_TEST
 
+/* npt_init on caller storage: npt_table_size() bytes at NPT_TABLE_ALIGN
+ * are enough, less or misaligned is refused with nothing allocated, and
+ * npt_free gives every frame back and leaves the storage. */
+START_TEST(t_init_storage)
+{
+	static _Alignas(NPT_TABLE_ALIGN) unsigned char store[NPT_TABLE_SIZE + NPT_TABLE_ALIGN];
+	struct fctx c;
+	struct npt_table *t;
+	const size_t need = npt_table_size();
+	uint64_t va, pa, qpa = 0;
+	int err = 0;
+
+	fctx_init(&c, (unsigned)_i, POOL, 1);
+	ck_assert_msg(need > 0 && need <= NPT_TABLE_SIZE, "npt_table_size() = %zu", need);
+	ck_assert_ptr_null(npt_init(store, need - 1, c.fmt, &c.mm.mm, &err));
+	ck_assert_int_eq(err, NPT_ERR_INVAL);
+	ck_assert_ptr_null(npt_init(store + 8, need, c.fmt, &c.mm.mm, &err));
+	ck_assert_int_eq(err, NPT_ERR_INVAL);
+	ck_assert_ptr_null(npt_init(NULL, need, c.fmt, &c.mm.mm, &err));
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	t = npt_init(store, need, c.fmt, &c.mm.mm, &err);
+	ck_assert_msg(t == (void *)store && err == 0, "[%s] npt_init: %d", c.name, err);
+	ck_assert_uint_eq(testmm_live(&c.mm), c.info.root_frames);
+	va = fctx_area(&c, lsize(1), lsize(1));
+	pa = fctx_pa(&c, lsize(1), lsize(1));
+	EXPECT_OK(&c, npt_map(t, va, pa, PG, c.rw));
+	EXPECT_OK(&c, npt_query(t, va, &qpa, NULL, NULL));
+	ck_assert_uint_eq(qpa, pa);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* A huge leaf split into a table is one run of the leaf's level without
  * NPT_FLUSH_TABLE (npt.h: what a TLB may hold of it is the leaf), whatever
  * changes inside the new table before it is published. */
@@ -1775,6 +1809,7 @@ static Suite *api_suite(void)
 	ADD_FMT_TEST(tc, t_flush);
 	ADD_FMT_TEST(tc, t_flush_after_failure);
 	ADD_FMT_TEST(tc, t_flush_split);
+	ADD_FMT_TEST(tc, t_init_storage);
 	ADD_FMT_TEST(tc, t_copy_from);
 	ADD_FMT_TEST(tc, t_copy_from_leaf);
 	ADD_FMT_TEST(tc, t_copy_from_last_entry);

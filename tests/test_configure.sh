@@ -17,4 +17,13 @@ if ! diff -u build.ninja "$tmp"; then
 	echo "build.ninja is stale: run '$cmd' and commit build.ninja"
 	exit 1
 fi
+# configuring with options writes its own tree's file, never this one
+before=$(cksum <build.ninja)
+tree=$(mktemp -d)
+trap 'rm -f "$tmp"; rm -rf "$tree"' EXIT
+python3 configure.py --mode release --prefix /usr --builddir "$tree" >/dev/null
+if [ "$(cksum <build.ninja)" != "$before" ] || [ ! -f "$tree/build.ninja" ]; then
+	echo "configure.py with options changed build.ninja or wrote no $tree/build.ninja"
+	exit 1
+fi
 echo "build.ninja is fresh ($cmd)"
