@@ -83,6 +83,18 @@ static void compare(struct fctx *c, const struct npt_table *t, uint64_t va, uint
 	free(w.v);
 }
 
+/* Sub-range k of a series over the low half (its length up to 2^(12 + k %
+ * 28) bytes): 0 where it falls off the end. */
+static int random_subrange(const struct fctx *c, uint64_t *s, unsigned k, uint64_t *a,
+			   uint64_t *len)
+{
+	*a = rng_next(s) % (c->lo_end < (1ull << 41) ? c->lo_end : (1ull << 41));
+	*len = (rng_next(s) % (1ull << (12 + (k % 28)))) + 1;
+	*a &= ~(PG - 1);
+	*len = (*len + PG - 1) & ~(PG - 1);
+	return *a + *len <= c->lo_end && *a + *len >= *a;
+}
+
 /* A table with a bit of everything. */
 static struct npt_table *random_table(struct fctx *c, uint64_t seed, struct npt_table **src)
 {
@@ -150,14 +162,10 @@ START_TEST(t_same_as_walk)
 		}
 	}
 	for (k = 0; k < 200; k++) {
-		uint64_t a = rng_next(&s) % (c.lo_end < (1ull << 41) ? c.lo_end : (1ull << 41));
-		uint64_t len = (rng_next(&s) % (1ull << (12 + (k % 28)))) + 1;
+		uint64_t a, len;
 
-		a &= ~(PG - 1);
-		len = (len + PG - 1) & ~(PG - 1);
-		if (a + len > c.lo_end || a + len < a)
-			continue;
-		compare(&c, t, a, len, 1 + k % 7);
+		if (random_subrange(&c, &s, k, &a, &len))
+			compare(&c, t, a, len, 1 + k % 7);
 	}
 	npt_free(t);
 	npt_free(src);
@@ -303,14 +311,10 @@ START_TEST(t_runs)
 			compare_runs(&c, t, c.hi_start, 0 - c.hi_start, tables);
 	}
 	for (k = 0; k < 200; k++) {
-		uint64_t a = rng_next(&s) % (c.lo_end < (1ull << 41) ? c.lo_end : (1ull << 41));
-		uint64_t len = (rng_next(&s) % (1ull << (12 + (k % 28)))) + 1;
+		uint64_t a, len;
 
-		a &= ~(PG - 1);
-		len = (len + PG - 1) & ~(PG - 1);
-		if (a + len > c.lo_end || a + len < a)
-			continue;
-		compare_runs(&c, t, a, len, (k % 4) * 2);
+		if (random_subrange(&c, &s, k, &a, &len))
+			compare_runs(&c, t, a, len, (k % 4) * 2);
 	}
 	npt_free(t);
 	npt_free(src);

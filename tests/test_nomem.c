@@ -211,113 +211,122 @@ END_TEST
 
 /* ---- splits -------------------------------------------------------------------- */
 
-START_TEST(t_nomem_split)
+/* body(c, L, S, A, P, other, op) for op 0 and 1 at every huge leaf level L
+ * (S its size) with room for 4 S: A, P the input and output 2 S into it. */
+static void each_huge_level(unsigned idx,
+			    void (*body)(struct fctx *c, unsigned L, uint64_t S, uint64_t A,
+					 uint64_t P, unsigned other, unsigned op))
 {
 	struct fctx c;
-	struct npt_table *t;
-	struct call k;
-	unsigned L, other, n, op;
+	unsigned L, other, op;
 
-	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	fctx_init(&c, idx, POOL, idx % 2);
 	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
 	for (L = 1; L < c.info.levels; L++) {
-		uint64_t S = lsize(L), A, P;
+		const uint64_t S = lsize(L);
 
 		if (!fctx_has_leaf(&c, L) || !fctx_fits(&c, S, 4 * S))
 			continue;
-		A = fctx_area(&c, S, 4 * S) + S;
-		P = fctx_pa(&c, S, 4 * S) + S;
-		for (op = 0; op < 2; op++) {
-			t = fctx_new(&c);
-			EXPECT_OK(&c, npt_map(t, A, P, S, c.rw));
-			/* one page deep inside: one new table per level down */
-			k.kind = op ? C_PROTECT_REGION : C_UNMAP_REGION;
-			k.va = A + S / 2 + PG;
-			k.pa = 0;
-			k.size = PG;
-			k.flags = other;
-			k.opts = 0;
-			n = fail_each(&c, t, &k, "split of one huge leaf down to 4K");
-			ck_assert_msg(n >= 1 && n <= L, "[%s] a split of a level-%u leaf made %u "
-				      "allocations", c.name, L, n);
-			check_mapped(&c, t, A, P, S / 2 + PG, c.rw, __LINE__);
-			check_mapped(&c, t, A + S / 2 + 2 * PG, P + S / 2 + 2 * PG,
-				     S / 2 - 2 * PG, c.rw, __LINE__);
-			if (op)
-				check_mapped(&c, t, k.va, P + S / 2 + PG, PG, other, __LINE__);
-			else
-				check_unmapped(&c, t, k.va, PG, __LINE__);
-			check_tree(&c, t, 0, NULL);
-
-			/* and across two huge leaves, both ends partial */
-			EXPECT_OK(&c, npt_map(t, A + S, P + S, S, c.rw));
-			k.va = A + S - 3 * PG;
-			k.size = 7 * PG;
-			n = fail_each(&c, t, &k, "split of two huge leaves");
-			ck_assert_msg(n >= 1 && n <= 2 * L, "[%s] splitting two leaves made %u "
-				      "allocations", c.name, n);
-			check_mapped(&c, t, A + S + 4 * PG, P + S + 4 * PG, S - 4 * PG, c.rw,
-				     __LINE__);
-			if (op)
-				check_mapped(&c, t, k.va, P + S - 3 * PG, 7 * PG, other, __LINE__);
-			else
-				check_unmapped(&c, t, k.va, 7 * PG, __LINE__);
-			check_tree(&c, t, 0, NULL);
-			npt_free(t);
-			ck_assert_uint_eq(testmm_live(&c.mm), 0);
-		}
+		for (op = 0; op < 2; op++)
+			body(&c, L, S, fctx_area(&c, S, 4 * S) + S, fctx_pa(&c, S, 4 * S) + S, other,
+			     op);
 	}
 	fctx_fini(&c);
 }
-END_TEST
 
-/* The sparse forms: two huge leaves with a hole between them, the range
- * ending inside each (a split at both ends) and across the hole. */
-START_TEST(t_nomem_sparse)
+/* op 1: protect_region, else unmap_region */
+static void split_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t P,
+		       unsigned other, unsigned op)
 {
-	struct fctx c;
 	struct npt_table *t;
 	struct call k;
-	unsigned L, other, n, op;
+	unsigned n;
 
-	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
-	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
-	for (L = 1; L < c.info.levels; L++) {
-		uint64_t S = lsize(L), A, P;
+	t = fctx_new(c);
+	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
+	/* one page deep inside: one new table per level down */
+	k.kind = op ? C_PROTECT_REGION : C_UNMAP_REGION;
+	k.va = A + S / 2 + PG;
+	k.pa = 0;
+	k.size = PG;
+	k.flags = other;
+	k.opts = 0;
+	n = fail_each(c, t, &k, "split of one huge leaf down to 4K");
+	ck_assert_msg(n >= 1 && n <= L, "[%s] a split of a level-%u leaf made %u "
+		      "allocations", c->name, L, n);
+	check_mapped(c, t, A, P, S / 2 + PG, c->rw, __LINE__);
+	check_mapped(c, t, A + S / 2 + 2 * PG, P + S / 2 + 2 * PG,
+		     S / 2 - 2 * PG, c->rw, __LINE__);
+	if (op)
+		check_mapped(c, t, k.va, P + S / 2 + PG, PG, other, __LINE__);
+	else
+		check_unmapped(c, t, k.va, PG, __LINE__);
+	check_tree(c, t, 0, NULL);
 
-		if (!fctx_has_leaf(&c, L) || !fctx_fits(&c, S, 4 * S))
-			continue;
-		A = fctx_area(&c, S, 4 * S) + S;
-		P = fctx_pa(&c, S, 4 * S) + S;
-		for (op = 0; op < 2; op++) {
-			t = fctx_new(&c);
-			EXPECT_OK(&c, npt_map(t, A, P, S, c.rw));
-			EXPECT_OK(&c, npt_map(t, A + 2 * S, P + 2 * S, S, c.rw));
-			k.kind = op ? C_PROTECT_SPARSE : C_UNMAP_SPARSE;
-			k.va = A + S - 3 * PG;
-			k.pa = 0;
-			k.size = S + 7 * PG;
-			k.flags = other;
-			k.opts = 0;
-			n = fail_each(&c, t, &k, "sparse across a hole, splitting both ends");
-			ck_assert_msg(n >= 2 && n <= 2 * L, "[%s] sparse over two level-%u leaves "
-				      "made %u allocations", c.name, L, n);
-			check_mapped(&c, t, A, P, S - 3 * PG, c.rw, __LINE__);
-			check_unmapped(&c, t, A + S, S, __LINE__);
-			check_mapped(&c, t, A + 2 * S + 4 * PG, P + 2 * S + 4 * PG, S - 4 * PG,
-				     c.rw, __LINE__);
-			if (op) {
-				check_mapped(&c, t, k.va, P + S - 3 * PG, 3 * PG, other, __LINE__);
-				check_mapped(&c, t, A + 2 * S, P + 2 * S, 4 * PG, other, __LINE__);
-			} else {
-				check_unmapped(&c, t, k.va, k.size, __LINE__);
-			}
-			check_tree(&c, t, 0, NULL);
-			npt_free(t);
-			ck_assert_uint_eq(testmm_live(&c.mm), 0);
-		}
+	/* and across two huge leaves, both ends partial */
+	EXPECT_OK(c, npt_map(t, A + S, P + S, S, c->rw));
+	k.va = A + S - 3 * PG;
+	k.size = 7 * PG;
+	n = fail_each(c, t, &k, "split of two huge leaves");
+	ck_assert_msg(n >= 1 && n <= 2 * L, "[%s] splitting two leaves made %u "
+		      "allocations", c->name, n);
+	check_mapped(c, t, A + S + 4 * PG, P + S + 4 * PG, S - 4 * PG, c->rw,
+		     __LINE__);
+	if (op)
+		check_mapped(c, t, k.va, P + S - 3 * PG, 7 * PG, other, __LINE__);
+	else
+		check_unmapped(c, t, k.va, 7 * PG, __LINE__);
+	check_tree(c, t, 0, NULL);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+}
+
+START_TEST(t_nomem_split)
+{
+	each_huge_level((unsigned)_i, split_body);
+}
+END_TEST
+
+/* The sparse forms (op 1: protect, else unmap): two huge leaves with a hole
+ * between them, the range ending inside each (a split at both ends) and
+ * across the hole. */
+static void sparse_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t P,
+			unsigned other, unsigned op)
+{
+	struct npt_table *t;
+	struct call k;
+	unsigned n;
+
+	t = fctx_new(c);
+	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
+	EXPECT_OK(c, npt_map(t, A + 2 * S, P + 2 * S, S, c->rw));
+	k.kind = op ? C_PROTECT_SPARSE : C_UNMAP_SPARSE;
+	k.va = A + S - 3 * PG;
+	k.pa = 0;
+	k.size = S + 7 * PG;
+	k.flags = other;
+	k.opts = 0;
+	n = fail_each(c, t, &k, "sparse across a hole, splitting both ends");
+	ck_assert_msg(n >= 2 && n <= 2 * L, "[%s] sparse over two level-%u leaves "
+		      "made %u allocations", c->name, L, n);
+	check_mapped(c, t, A, P, S - 3 * PG, c->rw, __LINE__);
+	check_unmapped(c, t, A + S, S, __LINE__);
+	check_mapped(c, t, A + 2 * S + 4 * PG, P + 2 * S + 4 * PG, S - 4 * PG,
+		     c->rw, __LINE__);
+	if (op) {
+		check_mapped(c, t, k.va, P + S - 3 * PG, 3 * PG, other, __LINE__);
+		check_mapped(c, t, A + 2 * S, P + 2 * S, 4 * PG, other, __LINE__);
+	} else {
+		check_unmapped(c, t, k.va, k.size, __LINE__);
 	}
-	fctx_fini(&c);
+	check_tree(c, t, 0, NULL);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+}
+
+START_TEST(t_nomem_sparse)
+{
+	each_huge_level((unsigned)_i, sparse_body);
 }
 END_TEST
 

@@ -437,27 +437,21 @@ static void one_op(struct rt *r)
 			size = pick_size(r);
 		}
 		corrupt(r, &va, NULL, &size);
-		if (below(r, 3) == 0) {
-			/* holes skipped: the same range as the sparse form */
-			label(r, "npt_unmap_sparse(0x%llx, 0x%llx)", (unsigned long long)va,
-			      (unsigned long long)size);
-			r->kind = 8;
-			set = model_unmap_sparse(&r->m, va, size, 0);
-			rc = npt_unmap_sparse(r->t, va, size);
+		{
+			/* a third of them holes skipped: the same range, the sparse form */
+			const int sparse = below(r, 3) == 0;
+			unsigned (*const predict)(struct model *, uint64_t, uint64_t, int) =
+				sparse ? model_unmap_sparse : model_unmap_region;
+
+			label(r, "npt_unmap_%s(0x%llx, 0x%llx)", sparse ? "sparse" : "region",
+			      (unsigned long long)va, (unsigned long long)size);
+			r->kind = sparse ? 8 : 3;
+			set = predict(&r->m, va, size, 0);
+			rc = (sparse ? npt_unmap_sparse : npt_unmap_region)(r->t, va, size);
 			expect(r, rc, set, inj, frames, live);
 			check_bound(r, va, size, allocs);
 			if (rc == 0)
-				model_unmap_sparse(&r->m, va, size, 1);
-		} else {
-			label(r, "npt_unmap_region(0x%llx, 0x%llx)", (unsigned long long)va,
-			      (unsigned long long)size);
-			r->kind = 3;
-			set = model_unmap_region(&r->m, va, size, 0);
-			rc = npt_unmap_region(r->t, va, size);
-			expect(r, rc, set, inj, frames, live);
-			check_bound(r, va, size, allocs);
-			if (rc == 0)
-				model_unmap_region(&r->m, va, size, 1);
+				predict(&r->m, va, size, 1);
 		}
 	} else if (k < 67) {
 		va = pick_single(r);
