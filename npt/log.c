@@ -307,7 +307,10 @@ static int log_write_fault_info_call(struct npt_table *t, uint64_t va, struct np
 		did = NPT_LOG_SPLIT;
 	} else {
 		if (npt_pte_writable(f, s.pte) && (!f->dirty_bit || (s.pte & f->dirty_bit))) {
-			/* resolved already (another vCPU, or a stale TLB entry) */
+			/* resolved already (another vCPU, or a stale TLB entry: the
+			 * record names the leaf, which is all that needs flushing) */
+			first = page & ~(npt_level_size(s.level) - 1);
+			npt_flush_single(t, first, first + (npt_level_size(s.level) - 1), s.level, 0);
 			if (out) {
 				out->did = 0;
 				out->page_size = npt_level_size(s.level);

@@ -454,7 +454,10 @@ int npt_harvest(struct npt_table *t, uint64_t va, uint64_t size, unsigned what, 
  * returns 0 (out may be NULL): did = NPT_LOG_SPLIT if a marked huge leaf was
  * split on the way, | NPT_LOG_GRANTED if the leaf now mapping va got its
  * write permission (or dirty state) back, 0 if there was nothing left to do;
- * page_size = the size of that leaf.
+ * page_size = the size of that leaf. With nothing left to do the flush
+ * record still names that leaf: the fault may have come from a TLB entry
+ * older than the permission, which only a flush of the page removes (Arm
+ * may keep such an entry; KVM flushes the IPA on such a fault too).
  * npt_log_access_fault sets the accessed bit of the leaf mapping va, for
  * hardware that faults on a cleared one (Arm AF without FEAT_HAFDBS, RISC-V
  * without Svadu); NPT_ERR_UNSUPPORTED without an accessed bit.

@@ -124,6 +124,11 @@ START_TEST(t_pages)
 	EXPECT_OK(&c, npt_log_write_fault_info(t, va + 5 * PG, &lf));
 	ck_assert_msg(lf.did == 0 && lf.page_size == PG, "[%s] resolved fault reported did 0x%x",
 		      c.name, lf.did);
+	/* ... but a stale TLB entry may have raised it: the page is to flush */
+	npt_last_flush(t, &f);
+	ck_assert_msg(f.kind == NPT_FLUSH_RANGE && f.nranges == 1 && f.ranges[0].va == va + 5 * PG &&
+			      f.ranges[0].size == PG && f.ranges[0].level == 0,
+		      "[%s] resolved fault flush: kind %u, %u runs", c.name, f.kind, f.nranges);
 	EXPECT_OK(&c, npt_log_write_fault(t, va + 40 * PG));
 	EXPECT_OK(&c, npt_log_write_fault(t, va + 41 * PG));
 	EXPECT_OK(&c, npt_query(t, va + 40 * PG, NULL, &flags, NULL));
