@@ -179,9 +179,7 @@ static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base
 	const struct npt_format *f = t->fmt;
 	const unsigned i = (unsigned)(base >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
 	const uint64_t *tbl = s->slot - i;
-	int dgood = 0;
-
-	int bbm;
+	int dgood = 0, bbm;
 
 	if (npt_is_shared(t, npt_root_level(t), s->root_idx))
 		return NPT_OP_SLOW;

@@ -67,6 +67,18 @@ static int frame_usable(const struct npt_table *t, uint64_t pa, unsigned count)
 	return usable(t->fmt, &t->mm, pa, count);
 }
 
+/* One frame from mm, handed back if a table entry could not point at it. */
+static int mm_frame(struct npt_table *t, uint64_t *pa)
+{
+	if (t->mm.alloc(t->mm.ctx, pa))
+		return NPT_ERR_NOMEM;
+	if (!frame_usable(t, *pa, 1)) {
+		t->mm.free(t->mm.ctx, *pa);
+		return NPT_ERR_INVAL;
+	}
+	return 0;
+}
+
 /* With a frame cache set, frames come from it only (checked when they went
  * in, npt_cache_topup), and an empty cache is out of memory. */
 int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
@@ -78,12 +90,10 @@ int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
 			return NPT_ERR_NOMEM;
 		*pa = c->pa[--c->n];
 	} else {
-		if (t->mm.alloc(t->mm.ctx, pa))
-			return NPT_ERR_NOMEM;
-		if (!frame_usable(t, *pa, 1)) {
-			t->mm.free(t->mm.ctx, *pa);
-			return NPT_ERR_INVAL;
-		}
+		int err = mm_frame(t, pa);
+
+		if (err)
+			return err;
 	}
 	t->frames++;
 	return 0;
@@ -118,18 +128,15 @@ uint64_t npt_frames_needed(const struct npt_table *t, uint64_t va, uint64_t size
 
 int npt_cache_topup(struct npt_table *t, struct npt_frame_cache *c, unsigned min)
 {
-	uint64_t pa;
+	int err;
 
 	if (!t || !c || !c->pa || min > c->cap)
 		return NPT_ERR_INVAL;
 	while (c->n < min) {
-		if (t->mm.alloc(t->mm.ctx, &pa))
-			return NPT_ERR_NOMEM;
-		if (!frame_usable(t, pa, 1)) {
-			t->mm.free(t->mm.ctx, pa);
-			return NPT_ERR_INVAL;
-		}
-		c->pa[c->n++] = pa;
+		err = mm_frame(t, &c->pa[c->n]);
+		if (err)
+			return err;
+		c->n++;
 	}
 	return 0;
 }
