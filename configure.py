@@ -73,7 +73,7 @@ FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
 # Folders whose contents decide what gets built: adding or removing a file in
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
-SOURCE_DIRS = ['npt', 'arch', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
+SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
                'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
@@ -179,10 +179,20 @@ def write_library(n, shared):
     return out
 
 
+def write_user(n):
+    """user/*.c -> libnpt_user.a: the ready allocators of npt_user.h."""
+    objs = []
+    for src in files('user/*.c'):
+        objs += n.build(obj(src), 'cc', src)
+    out = n.build('$builddir/libnpt_user.a', 'ar', objs)
+    n.line()
+    return out
+
+
 def write_tests(n, check_cflags, check_libs, host):
     """tests/test_*.c -> $builddir/tests/test_*; tests/test_*.sh run as is
     (host trees only)."""
-    tcflags = '$cflags -Itests/lib ' + check_cflags
+    tcflags = '$cflags -Itests/lib -Iuser ' + check_cflags
     helpers = []
     for src in files('tests/lib/*.c'):
         helpers += n.build(obj(src), 'cc', src, cflags=tcflags)
@@ -192,7 +202,8 @@ def write_tests(n, check_cflags, check_libs, host):
             continue
         o = n.build(obj(src), 'cc', src, cflags=tcflags)
         programs += n.build('$builddir/tests/' + stem(src), 'link',
-                            o + helpers + ['$builddir/libnpt.a'],
+                            o + helpers + ['$builddir/libnpt_user.a',
+                                           '$builddir/libnpt.a'],
                             libs='$libs ' + check_libs)
     n.line()
     return programs, files('tests/test_*.sh') if host else []
@@ -433,6 +444,8 @@ def generate(args, argv):
     write_rules(n)
 
     lib = write_library(n, shared=host)
+    if not args.freestanding:
+        lib += write_user(n)
     if args.freestanding:
         ldfs = CROSS_LD + ' -static -nostdlib -e _start'
         if args.target == 'loongarch64':

@@ -140,7 +140,13 @@ int npt_decode(const struct npt_format *fmt, unsigned level, uint64_t pte,
 struct npt_table;
 
 /* npt_new allocates the root and, for the handle itself, one more frame from
- * mm (not a table frame: npt_table_frames does not count it). */
+ * mm (not a table frame: npt_table_frames does not count it). What mm must
+ * have, else *err is NPT_ERR_INVAL and nothing is allocated:
+ *  - alloc, free and phys_to_virt, always;
+ *  - alloc_contig and free_contig when the format's root spans several
+ *    frames (npt_format_info's root_frames > 1: aarch64-s2, aarch64-s2-48,
+ *    sv39x4, sv48x4, sv57x4).
+ * npt_user.h (libnpt_user.a) has ready ones for user space. */
 struct npt_table *npt_new(const struct npt_format *fmt, const struct npt_mm *mm, int *err);
 /* The same on caller storage: mem must hold npt_table_size() bytes (at most
  * NPT_TABLE_SIZE) aligned to NPT_TABLE_ALIGN, for example

@@ -17,7 +17,7 @@ else
 	python3 configure.py --cc "${CC:-cc}" --mode release --builddir "$builddir" \
 		-o "$builddir/build.ninja" >/dev/null
 	ninja -f "$builddir/build.ninja" "$builddir/libnpt.a" "$builddir/libnpt.so" \
-		"$builddir/npt.pc" >/dev/null
+		"$builddir/libnpt_user.a" "$builddir/npt.pc" >/dev/null
 fi
 version=$(sed -n 's/^Version: //p' "$builddir/npt.pc")
 major=${version%%.*}
@@ -27,6 +27,8 @@ install -m 644 "$builddir/libnpt.a" "$dest/lib/libnpt.a"
 install -m 755 "$builddir/libnpt.so.$version" "$dest/lib/libnpt.so.$version"
 ln -sf "libnpt.so.$version" "$dest/lib/libnpt.so.$major"
 ln -sf "libnpt.so.$major" "$dest/lib/libnpt.so"
+install -m 644 "$builddir/libnpt_user.a" "$dest/lib/libnpt_user.a"
 install -m 644 npt/npt.h "$dest/include/npt.h"
+install -m 644 user/npt_user.h "$dest/include/npt_user.h"
 install -m 644 "$builddir/npt.pc" "$dest/lib/pkgconfig/npt.pc"
-echo "installed libnpt.a, libnpt.so.$version (+ .so.$major, .so), npt.h, npt.pc under $dest"
+echo "installed libnpt.a, libnpt.so.$version (+ .so.$major, .so), libnpt_user.a, npt.h, npt_user.h, npt.pc under $dest"

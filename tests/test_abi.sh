@@ -67,5 +67,18 @@ if $demo_cc -o "$stage/demo" "$stage/demo.c" $cflags $libs &&
 else
 	fail "a program against the staged install"
 fi
-[ "$failed" -eq 0 ] && echo "SONAME $soname, $n functions exported as npt.h declares them, staged install works"
+# README's example, as it stands there, against the same install
+awk '/^## Using the library/ { on = 1 } on && /^```c$/ { grab = 1; next }
+	grab && /^```$/ { exit } grab' README.md >"$stage/readme.c"
+grep -q 'int main' "$stage/readme.c" || fail "no C example under README's 'Using the library'"
+if $demo_cc -Wall -Wextra -Werror -o "$stage/readme" "$stage/readme.c" $cflags $libs &&
+	LD_LIBRARY_PATH=$stage/usr/lib "$stage/readme" >"$stage/readme.out"; then
+	grep -q '^EPTP 0x' "$stage/readme.out" &&
+		grep -qE '^0000000000000000-00000000bfffffff 3G -> 0000000100000000 rwx' "$stage/readme.out" &&
+		grep -qE '^00000000e0000000-00000000ffffffff 512M -> 00000001e0000000 rwx' "$stage/readme.out" ||
+		{ fail "README's example printed:"; cat "$stage/readme.out"; }
+else
+	fail "README's example does not build or run against the staged install"
+fi
+[ "$failed" -eq 0 ] && echo "README example OK; SONAME $soname, $n functions exported as npt.h declares them, staged install works"
 [ "$failed" -eq 0 ]
