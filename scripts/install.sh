@@ -31,4 +31,13 @@ install -m 644 "$builddir/libnpt_user.a" "$dest/lib/libnpt_user.a"
 install -m 644 npt/npt.h "$dest/include/npt.h"
 install -m 644 user/npt_user.h "$dest/include/npt_user.h"
 install -m 644 "$builddir/npt.pc" "$dest/lib/pkgconfig/npt.pc"
-echo "installed libnpt.a, libnpt.so.$version (+ .so.$major, .so), libnpt_user.a, npt.h, npt_user.h, npt.pc under $dest"
+# the man pages, and for every other name a page's NAME lists, a .so link
+install -d "$dest/share/man/man3"
+for page in man/*.3; do
+	base=$(basename "$page" .3)
+	install -m 644 "$page" "$dest/share/man/man3/$base.3"
+	for name in $(sed -n '/^\.SH NAME/,/\\-/p' "$page" | sed '1d; s/\\-.*//' | tr ',' ' '); do
+		[ "$name" = "$base" ] || echo ".so man3/$base.3" >"$dest/share/man/man3/$name.3"
+	done
+done
+echo "installed libnpt.a, libnpt.so.$version (+ .so.$major, .so), libnpt_user.a, npt.h, npt_user.h, npt.pc, man pages under $dest"
