@@ -6,6 +6,7 @@ Run it from the top of the source tree:
     python3 configure.py [--cc CC] [--mode debug|release|asan]
                          [--target x86_64|aarch64|riscv64|loongarch64]
                          [--freestanding] [--simd auto|off] [--cflags FLAGS]
+                         [--ldflags FLAGS]
                          [--builddir DIR] [--prefix DIR] [-o FILE]
 
 Without arguments it writes the committed build.ninja; with any, unless -o
@@ -151,7 +152,7 @@ def write_rules(n):
     n.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
            'CC $out', depfile='$out.d', deps='gcc')
     n.rule('ar', 'rm -f $out && $ar crs $out $in', 'AR $out')
-    n.rule('solink', '$cc -shared $cflags -Wl,-soname,$soname -o $out $in $libs',
+    n.rule('solink', '$cc -shared $cflags $ldflags -Wl,-soname,$soname -o $out $in $libs',
            'SO $out')
     n.rule('symlink', 'ln -sf $target $out', 'LN $out')
     n.rule('link', '$cc $cflags $ldflags -o $out $in $libs', 'LINK $out')
@@ -419,6 +420,8 @@ def generate(args, argv):
             ldflags = '-fuse-ld=lld -static'
     if args.cflags:
         cflags += ' ' + args.cflags
+    if args.ldflags:
+        ldflags = (ldflags + ' ' + args.ldflags).strip()
 
     n = Writer()
     regen = ' '.join(['python3', 'configure.py'] +
@@ -494,6 +497,9 @@ def main():
                         'instruction; the freestanding default)')
     p.add_argument('--cflags', default='',
                    help='more compiler flags (for example a kernel\'s own)')
+    p.add_argument('--ldflags', default='',
+                   help='more linker flags (for example a distribution\'s '
+                        'hardening flags)')
     p.add_argument('--check-prefix', default=None,
                    help='where libcheck for a cross target is (default: '
                         'multiarch, else build-deps/check-TARGET)')

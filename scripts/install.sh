@@ -3,13 +3,17 @@
 # here whatever the calling tree's mode), installed under $PREFIX (default
 # /usr/local), staged under $DESTDIR when it is set.
 #
-#   [DESTDIR=/stage] [PREFIX=/usr] scripts/install.sh [BUILDDIR]
+#   [DESTDIR=/stage] [PREFIX=/usr] [LIBDIR=lib/x86_64-linux-gnu] scripts/install.sh [BUILDDIR]
+#
+# LIBDIR is relative to PREFIX (default lib); npt.pc finds the prefix from
+# its own place, as many folders up as LIBDIR/pkgconfig is deep.
 #
 # With BUILDDIR, that tree's library is installed as it is (the tests use
 # this to stage a build they already have).
 set -eu
 cd "$(dirname "$0")/.."
 prefix=${PREFIX:-/usr/local}
+libdir=${LIBDIR:-lib}
 if [ $# -ge 1 ]; then
 	builddir=$1
 else
@@ -22,15 +26,19 @@ fi
 version=$(sed -n 's/^Version: //p' "$builddir/npt.pc")
 major=${version%%.*}
 dest="${DESTDIR:-}$prefix"
-install -d "$dest/lib/pkgconfig" "$dest/include"
-install -m 644 "$builddir/libnpt.a" "$dest/lib/libnpt.a"
-install -m 755 "$builddir/libnpt.so.$version" "$dest/lib/libnpt.so.$version"
-ln -sf "libnpt.so.$version" "$dest/lib/libnpt.so.$major"
-ln -sf "libnpt.so.$major" "$dest/lib/libnpt.so"
-install -m 644 "$builddir/libnpt_user.a" "$dest/lib/libnpt_user.a"
+lib="$dest/$libdir"
+install -d "$lib/pkgconfig" "$dest/include"
+install -m 644 "$builddir/libnpt.a" "$lib/libnpt.a"
+install -m 644 "$builddir/libnpt.so.$version" "$lib/libnpt.so.$version"
+ln -sf "libnpt.so.$version" "$lib/libnpt.so.$major"
+ln -sf "libnpt.so.$major" "$lib/libnpt.so"
+install -m 644 "$builddir/libnpt_user.a" "$lib/libnpt_user.a"
 install -m 644 npt/npt.h "$dest/include/npt.h"
 install -m 644 user/npt_user.h "$dest/include/npt_user.h"
-install -m 644 "$builddir/npt.pc" "$dest/lib/pkgconfig/npt.pc"
+up=$(echo "$libdir/pkgconfig" | sed 's|[^/][^/]*|..|g')
+sed -e "s|^prefix=.*|prefix=\${pcfiledir}/$up|" -e "s|^libdir=.*|libdir=\${exec_prefix}/$libdir|" \
+	"$builddir/npt.pc" >"$lib/pkgconfig/npt.pc"
+chmod 644 "$lib/pkgconfig/npt.pc"
 # the man pages, and for every other name a page's NAME lists, a .so link
 install -d "$dest/share/man/man3"
 for page in man/*.3; do

@@ -12,8 +12,8 @@ command -v man >/dev/null || { echo "SKIP: no man (apt-get install man-db)"; exi
 failed=0
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
-pages=(man/*.3)
-[ "${#pages[@]}" -ge 10 ] || fail "only ${#pages[@]} pages in man/"
+pages=(man/*.[0-9])
+[ "${#pages[@]}" -ge 11 ] || fail "only ${#pages[@]} pages in man/"
 for page in "${pages[@]}"; do
 	warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
 	[ -z "$warnings" ] || fail "$page: $warnings"

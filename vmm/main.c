@@ -116,7 +116,9 @@ static uint8_t *load_file(const char *path, size_t *size)
 }
 
 /* The stub next to the program (build/vmm -> build/guest/x86/stub.bin),
- * else in the build folder it was configured with. */
+ * where an install puts it beside the program's bin folder
+ * (/usr/bin/npt-vmm -> /usr/lib/npt/guest/x86/stub.bin), else in the build
+ * folder it was configured with. */
 static uint8_t *load_stub(const char *given, size_t *size, char *path, size_t len)
 {
 	char exe[4096];
@@ -134,6 +136,10 @@ static uint8_t *load_stub(const char *given, size_t *size, char *path, size_t le
 			*slash = 0;
 			snprintf(path, len, "%s/%s", exe, STUB_NAME);
 			uint8_t *b = load_file(path, size);
+			if (b)
+				return b;
+			snprintf(path, len, "%s/../lib/npt/%s", exe, STUB_NAME);
+			b = load_file(path, size);
 			if (b)
 				return b;
 		}
