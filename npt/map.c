@@ -14,28 +14,75 @@
 #include "op.h"
 #include "runs.h"
 
+/* The entry c visits, covered whole, takes a leaf mapping pa: its level is
+ * allowed and pa is aligned to it. */
+static NPT_ALWAYS_INLINE int leaf_fits(const struct npt_op *o, const struct npt_ctx *c,
+				       uint64_t pa)
+{
+	return c->full && (o->leaf_levels >> c->level & 1) && !(pa & (npt_level_size(c->level) - 1));
+}
+
+/* NPT_MAP_REPLACE, a present leaf: the new leaf in its place where one
+ * fits, else its split, whose entries the walk then replaces (the parts
+ * outside the range stay as they were). */
+static int replace_leaf(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
+{
+	uint64_t npte;
+
+	if (!leaf_fits(o, c, pa))
+		return npt_op_new_child(o, c, 1);
+	npte = o->tmpl[c->level] | npt_addr_bits(o->w.f, pa);
+	if (o->w.apply && npte != c->old) {
+		if (o->building)
+			npt_pte_set(c->slot, npte);
+		else
+			npt_entry_replace(o->w.t, c->slot, c->old, npte, c->level, c->base);
+	}
+	return 0;
+}
+
+/* NPT_MAP_REPLACE, a table: a leaf in its place (and the subtree freed)
+ * where one fits and no other table shares it, else the walk goes on
+ * below. */
+static int replace_table(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
+{
+	const struct npt_format *f = o->w.f;
+
+	if (!leaf_fits(o, c, pa) || npt_is_exported(o->w.t, c->level, c->idx))
+		return 0;
+	c->skip = 1;
+	if (o->w.apply) {
+		npt_entry_replace(o->w.t, c->slot, c->old,
+				  o->tmpl[c->level] | npt_addr_bits(f, pa), c->level, c->base);
+		npt_free_subtree(o->w.t, c->level - 1, npt_pte_addr(f, c->old));
+	}
+	return 0;
+}
+
 static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
 	struct npt_op *o = npt_op_of(w);
 	const struct npt_format *f = w->f;
-	const uint64_t esz = npt_level_size(c->level);
+	/* the output address of the entry's first byte in the range */
+	const uint64_t pa = o->pa + ((c->base > w->first ? c->base : w->first) - w->first);
 
 	switch (kind) {
-	case NPT_V_EMPTY: {
-		const uint64_t pa = o->pa + ((c->base > w->first ? c->base : w->first) - w->first);
-
-		if (c->full && (o->leaf_levels >> c->level & 1) && !(pa & (esz - 1))) {
+	case NPT_V_EMPTY:
+		if (leaf_fits(o, c, pa)) {
 			if (w->apply)
 				npt_pte_set(c->slot, o->tmpl[c->level] | npt_addr_bits(f, pa));
 			return 0;
 		}
 		return npt_op_new_child(o, c, 0);
-	}
 	case NPT_V_LEAF:
-		return c->shared ? NPT_ERR_SHARED : NPT_ERR_ALREADY_MAPPED;
+		if (c->shared)
+			return NPT_ERR_SHARED;
+		return o->replace ? replace_leaf(o, c, pa) : NPT_ERR_ALREADY_MAPPED;
 	case NPT_V_PRE:
 		if (c->shared)
 			return NPT_ERR_SHARED;
+		if (o->replace)
+			return replace_table(o, c, pa);
 		if (c->full && !npt_is_exported(w->t, c->level, c->idx))
 			return NPT_ERR_ALREADY_MAPPED;
 		if (!w->apply && c->level == 1 && (c->old & f->full_bit))
@@ -66,12 +113,26 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 	unsigned i;
 
 	if (!w->apply)
-		return tr->tbl && !tr->fresh && npt_run_any_present(f, tr->tbl, lo, hi)
+		return !o->replace && tr->tbl && !tr->fresh && npt_run_any_present(f, tr->tbl, lo, hi)
 			       ? NPT_ERR_ALREADY_MAPPED
 			       : 0;
 	addr = npt_addr_bits(f, o->pa + (base + (uint64_t)lo * NPT_PAGE_SIZE - w->first));
 	if (tr->fresh) {
 		npt_run_fill(tr->tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
+		return 0;
+	}
+	if (o->replace && !o->building) {
+		/* present entries that change: replaced (with break-before-make
+		 * where needed) and noted */
+		for (i = lo; i <= hi; i++, addr += step) {
+			const uint64_t old = npt_pte_get(&tr->tbl[i]), npte = o->tmpl[0] | addr;
+
+			if (!npt_pte_present(f, old))
+				npt_pte_set(&tr->tbl[i], npte);
+			else if (old != npte)
+				npt_entry_replace(w->t, &tr->tbl[i], old, npte, 0,
+						  base + ((uint64_t)i << NPT_PAGE_SHIFT));
+		}
 		return 0;
 	}
 	for (i = lo; i <= hi; i++, addr += step)
@@ -139,16 +200,17 @@ static int map_region_call(struct npt_table *t, uint64_t va, uint64_t pa, uint64
 	struct npt_op o;
 	int err;
 
-	if (!t || (opts & ~NPT_MAP_HUGE))
+	if (!t || (opts & ~(NPT_MAP_HUGE | NPT_MAP_REPLACE)))
 		return NPT_ERR_INVAL;
 	npt_op_init(&o, t, NPT_OP_MAP);
+	o.replace = (opts & NPT_MAP_REPLACE) != 0;
 	err = npt_check_input(t, va, size, &o.w.first, &o.w.last);
 	if (!err)
 		err = npt_check_output(t->fmt, pa, size);
 	if (err)
 		return err;
 	o.pa = pa;
-	o.leaf_levels = (1u | opts << 1) & t->fmt->leaf_levels;
+	o.leaf_levels = (1u | (opts & NPT_MAP_HUGE) << 1) & t->fmt->leaf_levels;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);
 }

@@ -208,6 +208,18 @@ int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags);
 #define NPT_MAP_512G  0x4u  /* allow level-3 leaves (Sv48/Sv57) */
 #define NPT_MAP_256T  0x8u  /* allow level-4 leaves (Sv57) */
 #define NPT_MAP_HUGE  0xfu  /* every leaf size the format has */
+/* Whatever is mapped in the range is replaced instead of refused, all or
+ * nothing: the range ends up mapped exactly as a map_region of an empty
+ * range would map it (the largest leaves alignment and opts allow), leaves
+ * reaching outside it split so that their outer parts stay, tables the new
+ * leaves replace freed (through the free hook). Changed entries get
+ * break-before-make where the format needs it, and the flush record names
+ * each entry that was present and changed: a leaf run at its level, a
+ * table replaced by a leaf as an NPT_FLUSH_TABLE run, a split leaf as a run
+ * of its level (entries that were empty, or already as asked, are not
+ * named). A table another table shares (npt_copy_from's src side) stays a
+ * table: the leaves go below it. */
+#define NPT_MAP_REPLACE 0x10u
 int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 		   unsigned flags, unsigned opts);
 int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size);

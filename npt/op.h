@@ -35,6 +35,7 @@ struct npt_op {
 	int building;              /* apply: inside a table not published yet */
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
 	int sparse;                /* UNMAP / PROTECT: holes are skipped, not refused */
+	int replace;               /* MAP: what is mapped is replaced, not refused */
 	const uint64_t *next_leaves; /* PROTECT: the range's next leaf table, to prefetch */
 	int leaf_run;              /* PROTECT: the leaf table in hand is one full run */
 	int log_eager, log_mark;   /* LOG: split everything to 4 KiB; mark writable leaves */
@@ -60,6 +61,7 @@ static inline void npt_op_init(struct npt_op *o, struct npt_table *t, enum npt_o
 	o->leaf_levels = 0;
 	o->drop_shares = 0;
 	o->sparse = 0;
+	o->replace = 0;
 	o->next_leaves = NULL;
 	o->leaf_run = 0;
 	o->log_eager = 0;
@@ -270,9 +272,10 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 	uint64_t entry, final, hw;
 
 	o->building--;
-	/* A split leaves holes only where it unmaps (and is one full run
-	 * elsewhere); a new leaf table is counted. */
-	if (c->level == 1 && (!split || o->kind == NPT_OP_UNMAP)) {
+	/* A split leaves holes only where it unmaps, and other addresses only
+	 * where a map replaces (and is one full run elsewhere); a new leaf
+	 * table is counted. */
+	if (c->level == 1 && (!split || o->kind == NPT_OP_UNMAP || o->replace)) {
 		struct npt_counts n;
 
 		npt_leaf_recount(f, c->child.tbl, &n);

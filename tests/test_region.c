@@ -20,6 +20,7 @@
 #include "npt.h"
 #include "lib/check_main.h"
 #include "lib/testmm.h"
+#include "lib/invariants.h"
 #include "lib/tutil.h"
 
 #define POOL 32768
@@ -532,6 +533,150 @@ START_TEST(t_sparse)
 }
 END_TEST
 
+/* ---- NPT_MAP_REPLACE --------------------------------------------------------------- */
+
+/* The record of the last call is exactly runs want[0..n) of {va, size,
+ * level, flags}, or NONE with n == 0. */
+struct run4 {
+	uint64_t va, size;
+	unsigned level, flags;
+};
+
+static void expect_record(struct fctx *c, const struct npt_table *t, const struct run4 *want,
+			  unsigned n, const char *what)
+{
+	struct npt_flush f;
+	unsigned i;
+
+	npt_last_flush(t, &f);
+	ck_assert_msg(n ? f.kind == NPT_FLUSH_RANGE && f.nranges == n : f.kind == NPT_FLUSH_NONE,
+		      "[%s] %s: flush kind %u with %u runs, expected %u runs", c->name, what,
+		      f.kind, f.nranges, n);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(f.ranges[i].va == want[i].va && f.ranges[i].size == want[i].size &&
+				      f.ranges[i].level == want[i].level &&
+				      f.ranges[i].flags == want[i].flags,
+			      "[%s] %s: run %u is [0x%llx +0x%llx) level %u flags %u, expected "
+			      "[0x%llx +0x%llx) level %u flags %u",
+			      c->name, what, i, (unsigned long long)f.ranges[i].va,
+			      (unsigned long long)f.ranges[i].size, f.ranges[i].level,
+			      f.ranges[i].flags, (unsigned long long)want[i].va,
+			      (unsigned long long)want[i].size, want[i].level, want[i].flags);
+}
+
+/* The engine's own structure (tests/lib/invariants.c): full_bit and the
+ * frame-word counts included, every frame accounted for. */
+static void expect_invariants(struct fctx *c, struct npt_table *t, int line)
+{
+	char msg[256];
+
+	ck_assert_msg(inv_check(&c->mm, (struct npt_table *const[]){ t }, 1, INV_COMPLETE, msg,
+				sizeof(msg)) == 0,
+		      "[%s] line %d: %s", c->name, line, msg);
+}
+
+static unsigned bbm_calls;
+
+static void count_bbm(void *arg, const struct npt_flush *f)
+{
+	(void)arg;
+	(void)f;
+	bbm_calls++;
+}
+
+START_TEST(t_replace)
+{
+	const uint64_t M = lsize(1);
+	struct fctx c;
+	struct npt_table *t;
+	uint64_t B, P, Q, frames;
+	unsigned other;
+
+	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	B = fctx_area(&c, M, 8 * M);
+	P = fctx_pa(&c, M, 16 * M);
+	Q = P + 8 * M; /* the new output */
+	t = fctx_new(&c);
+
+	/* two 2 MiB leaves, then 16 pages of a leaf table */
+	EXPECT_OK(&c, npt_map_region(t, B, P, 2 * M, c.rw, NPT_MAP_2M));
+	EXPECT_OK(&c, npt_map_region(t, B + 4 * M, P + 4 * M, 16 * PG, c.rw, 0));
+	/* without the bit: refused; an unknown bit: refused */
+	EXPECT_FAIL(&c, t, npt_map_region(t, B, Q, 2 * M, c.rw, 0), NPT_ERR_ALREADY_MAPPED);
+	EXPECT_FAIL(&c, t, npt_map_region(t, B, Q, 2 * M, c.rw, NPT_MAP_REPLACE << 1),
+		    NPT_ERR_INVAL);
+
+	/* 4 KiB leaves over [B + 1 page, B + 2M + 3 pages): both leaves only
+	 * partly covered, both split: one run of the two at level 1 */
+	{
+		const struct run4 want[] = { { B, 2 * M, 1, 0 } };
+
+		EXPECT_OK(&c, npt_map_region(t, B + PG, Q + PG, M + 2 * PG, other, NPT_MAP_REPLACE));
+		expect_record(&c, t, want, 1, "replace across two 2M leaves");
+	}
+	check_mapped(&c, t, B, P, PG, c.rw, __LINE__);
+	expect_structure(&c, t, B + PG, Q + PG, M + 2 * PG, 1, other, "replaced", __LINE__);
+	check_mapped(&c, t, B + M + 3 * PG, P + M + 3 * PG, M - 3 * PG, c.rw, __LINE__);
+	check_tree(&c, t, 0, NULL);
+	expect_invariants(&c, t, __LINE__);
+
+	/* the same again: nothing changes, nothing to flush */
+	EXPECT_OK(&c, npt_map_region(t, B + PG, Q + PG, M + 2 * PG, other, NPT_MAP_REPLACE));
+	expect_record(&c, t, NULL, 0, "replace with what is there");
+	/* over nothing: a plain map */
+	EXPECT_OK(&c, npt_map_region(t, B + 6 * M, Q, 3 * PG, other, NPT_MAP_REPLACE));
+	expect_record(&c, t, NULL, 0, "replace over nothing");
+	check_mapped(&c, t, B + 6 * M, Q, 3 * PG, other, __LINE__);
+
+	/* pages 12-19 of the leaf table whose pages 0-15 are mapped: only the
+	 * four present ones are named */
+	{
+		const struct run4 want[] = { { B + 4 * M + 12 * PG, 4 * PG, 0, 0 } };
+
+		EXPECT_OK(&c, npt_map_region(t, B + 4 * M + 12 * PG, Q + 12 * PG, 8 * PG, c.rw,
+					     NPT_MAP_REPLACE));
+		expect_record(&c, t, want, 1, "replace of 4 present pages and 4 empty ones");
+	}
+	check_mapped(&c, t, B + 4 * M, P + 4 * M, 12 * PG, c.rw, __LINE__);
+	check_mapped(&c, t, B + 4 * M + 12 * PG, Q + 12 * PG, 8 * PG, c.rw, __LINE__);
+	expect_invariants(&c, t, __LINE__);
+
+	/* that leaf table replaced by one 2 MiB leaf: a table run, the table freed */
+	frames = npt_table_frames(t);
+	{
+		const struct run4 want[] = { { B + 4 * M, M, 1, NPT_FLUSH_TABLE } };
+
+		EXPECT_OK(&c, npt_map_region(t, B + 4 * M, Q, M, c.rw, NPT_MAP_2M | NPT_MAP_REPLACE));
+		expect_record(&c, t, want, 1, "a leaf table replaced by a 2M leaf");
+	}
+	ck_assert_uint_eq(npt_table_frames(t), frames - 1);
+	expect_structure(&c, t, B + 4 * M, Q, M, 3, c.rw, "table to leaf", __LINE__);
+	expect_invariants(&c, t, __LINE__);
+
+	/* break-before-make where the format needs it: each changed leaf is
+	 * broken through the hook, and not named again in the record */
+	npt_set_bbm_hook(t, count_bbm, NULL);
+	bbm_calls = 0;
+	EXPECT_OK(&c, npt_map_region(t, B + 6 * M, P, 3 * PG, other, NPT_MAP_REPLACE));
+	if (c.info.features & NPT_FEATURE_BBM) {
+		ck_assert_uint_eq(bbm_calls, 3);
+		expect_record(&c, t, NULL, 0, "replace through break-before-make");
+	} else {
+		const struct run4 want[] = { { B + 6 * M, 3 * PG, 0, 0 } };
+
+		ck_assert_uint_eq(bbm_calls, 0);
+		expect_record(&c, t, want, 1, "replace without break-before-make");
+	}
+	check_mapped(&c, t, B + 6 * M, P, 3 * PG, other, __LINE__);
+	check_tree(&c, t, 0, NULL);
+	expect_invariants(&c, t, __LINE__);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- regions across boundaries and in the high half ---------------------------- */
 
 START_TEST(t_region_places)
@@ -586,6 +731,7 @@ static Suite *region_suite(void)
 	ADD_FMT_TEST(tc, t_split_across_leaves);
 	ADD_FMT_TEST(tc, t_free_tables);
 	ADD_FMT_TEST(tc, t_sparse);
+	ADD_FMT_TEST(tc, t_replace);
 	ADD_FMT_TEST(tc, t_region_places);
 	suite_add_tcase(s, tc);
 	return s;
