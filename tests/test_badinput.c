@@ -399,7 +399,7 @@ START_TEST(t_null_and_inval)
 		ck_assert_int_eq(err, NPT_ERR_INVAL);
 	}
 	/* unknown options, walk kinds, NULL visitor */
-	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, 0x10), NPT_ERR_INVAL);
+	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, NPT_MAP_REPLACE << 1), NPT_ERR_INVAL);
 	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, ~0u), NPT_ERR_INVAL);
 	REFUSED(&x, npt_walk(x.t, x.va, PG, 0x10, nop_visit, NULL), NPT_ERR_INVAL);
 	REFUSED(&x, npt_walk(x.t, x.va, PG, NPT_WALK_LEAF | NPT_WALK_RUNS, nop_visit, NULL),

@@ -29,7 +29,7 @@ struct call {
 	unsigned flags, opts;
 };
 enum { C_MAP, C_MAP_REGION, C_UNMAP_REGION, C_PROTECT_REGION, C_PROTECT, C_REMAP, C_UNMAP,
-       C_UNMAP_SPARSE, C_PROTECT_SPARSE };
+       C_UNMAP_SPARSE, C_PROTECT_SPARSE, C_REPLACE };
 
 static int do_call(struct npt_table *t, const struct call *k)
 {
@@ -43,13 +43,16 @@ static int do_call(struct npt_table *t, const struct call *k)
 	case C_UNMAP: return npt_unmap(t, k->va, NULL, NULL);
 	case C_UNMAP_SPARSE: return npt_unmap_sparse(t, k->va, k->size);
 	case C_PROTECT_SPARSE: return npt_protect_sparse(t, k->va, k->size, k->flags);
+	case C_REPLACE:
+		return npt_map_region(t, k->va, k->pa, k->size, k->flags, k->opts | NPT_MAP_REPLACE);
 	}
 	return -100;
 }
 
 static const char *const kind_names[] = { "npt_map", "npt_map_region", "npt_unmap_region",
 					  "npt_protect_region", "npt_protect", "npt_remap",
-					  "npt_unmap", "npt_unmap_sparse", "npt_protect_sparse" };
+					  "npt_unmap", "npt_unmap_sparse", "npt_protect_sparse",
+					  "npt_map_region(NPT_MAP_REPLACE)" };
 
 /* Fails allocation 0, 1, 2, ... of the call until it succeeds; returns the
  * number of allocations the successful call made. */
@@ -327,6 +330,42 @@ static void sparse_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint
 START_TEST(t_nomem_sparse)
 {
 	each_huge_level((unsigned)_i, sparse_body);
+}
+END_TEST
+
+/* NPT_MAP_REPLACE across two huge leaves and the hole between them, both
+ * ends partial: op 0 with the hole's output aligned for one huge leaf, op 1
+ * one level lower. */
+static void replace_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t P,
+			 unsigned other, unsigned op)
+{
+	struct npt_table *t;
+	struct call k;
+	unsigned n;
+
+	t = fctx_new(c);
+	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
+	EXPECT_OK(c, npt_map(t, A + 2 * S, P + 2 * S, S, c->rw));
+	k.kind = C_REPLACE;
+	k.va = A + S - 3 * PG;
+	k.pa = P - 3 * PG + (op ? lsize(L - 1) : 0);
+	k.size = S + 7 * PG;
+	k.flags = other;
+	k.opts = NPT_MAP_HUGE;
+	n = fail_each(c, t, &k, "replace across a hole, splitting both ends");
+	ck_assert_msg(n >= 2 && n <= 2 * L + 1, "[%s] replace over two level-%u leaves "
+		      "made %u allocations", c->name, L, n);
+	check_mapped(c, t, A, P, S - 3 * PG, c->rw, __LINE__);
+	check_mapped(c, t, k.va, k.pa, k.size, other, __LINE__);
+	check_mapped(c, t, A + 2 * S + 4 * PG, P + 2 * S + 4 * PG, S - 4 * PG, c->rw, __LINE__);
+	check_tree(c, t, 0, NULL);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+}
+
+START_TEST(t_nomem_replace)
+{
+	each_huge_level((unsigned)_i, replace_body);
 }
 END_TEST
 
@@ -659,6 +698,7 @@ static Suite *nomem_suite(void)
 	ADD_FMT_TEST(tc, t_nomem_map_region);
 	ADD_FMT_TEST(tc, t_nomem_split);
 	ADD_FMT_TEST(tc, t_nomem_sparse);
+	ADD_FMT_TEST(tc, t_nomem_replace);
 	ADD_FMT_TEST(tc, t_frame_cache);
 	ADD_FMT_TEST(tc, t_nomem_no_alloc);
 	ADD_FMT_TEST(tc, t_nomem_exhausted);

@@ -399,8 +399,15 @@ static void one_op(struct rt *r)
 		va = pick_va(r);
 		size = pick_size(r);
 		opts = pick_opts(r);
+		if (below(r, 3) == 0) {
+			/* a third replace what is there, half of them over
+			 * part of a run of leaves */
+			opts |= NPT_MAP_REPLACE;
+			if (below(r, 2))
+				pick_inside(r, &va, &size);
+		}
 		pa = pick_pa(r, va);
-		if (count_leaves(r, va, pa, size, opts, 1500) > 1500)
+		if (count_leaves(r, va, pa, size, opts & NPT_MAP_HUGE, 1500) > 1500)
 			size = (1 + below(r, 600)) * PG;
 		flags = pick_flags(r);
 		corrupt(r, &va, &pa, &size);

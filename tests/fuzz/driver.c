@@ -512,8 +512,10 @@ static unsigned gen_opts(struct rd *r)
 {
 	unsigned b = u8(r) % 16;
 
-	if (b < 12)
+	if (b < 8)
 		return u8(r) & NPT_MAP_HUGE;
+	if (b < 12)
+		return (u8(r) & NPT_MAP_HUGE) | NPT_MAP_REPLACE;
 	if (b < 15)
 		return 0;
 	return u8(r) | u8(r) << 8;
@@ -695,11 +697,105 @@ static int op_map(struct fz *z, struct rd *r, unsigned ti)
 	return compare_around(z, ti, va, ps);
 }
 
+/* The model of ti over [lo, last] taken from the table, after checking
+ * both translate every page alike (where npt.h leaves the shape open). */
+static int adopt_table(struct fz *z, unsigned ti, uint64_t lo, uint64_t last, const char *call)
+{
+	struct mleaf *ml;
+	char m[256];
+	size_t i;
+	int rc;
+
+	z->b.n = 0;
+	rc = npt_walk(z->t[ti], lo, last - lo + 1, NPT_WALK_LEAF, walk_visit, &z->b);
+	if (rc)
+		return diverge(z, "resync walk = %d", rc);
+	ml = malloc((z->b.n ? z->b.n : 1) * sizeof(*ml));
+	if (!ml)
+		abort();
+	for (i = 0; i < z->b.n; i++) {
+		ml[i].va = z->b.l[i].va;
+		ml[i].pa = z->b.l[i].pa;
+		ml[i].level = z->b.l[i].level;
+		ml[i].flags = z->b.l[i].flags;
+	}
+	rc = model_adopt(&z->m[ti], lo, last, ml, z->b.n, m, sizeof(m));
+	free(ml);
+	return rc ? diverge(z, "%s left a leaf the model cannot take: %s", call, m) : 0;
+}
+
+/* [a, b] inside the runs of f (in address order), or f is ALL. */
+static int record_covers(const struct npt_flush *f, uint64_t a, uint64_t b)
+{
+	unsigned i;
+
+	if (f->kind == NPT_FLUSH_ALL)
+		return 1;
+	for (i = 0; f->kind == NPT_FLUSH_RANGE && i < f->nranges; i++) {
+		const uint64_t ra = f->ranges[i].va, rb = ra + (f->ranges[i].size - 1);
+
+		if (ra <= a && a <= rb) {
+			if (b <= rb)
+				return 1;
+			a = rb + 1;
+		}
+	}
+	return 0;
+}
+
+/* After an NPT_MAP_REPLACE over [va, last]: each leaf old[] held there that
+ * is not in the model now, as it was, is named by the record (over its part
+ * in the range); with nothing that changed the record is NONE. */
+static int check_flush_replace(struct fz *z, unsigned ti, const struct mleaf *old, size_t n,
+			       uint64_t va, uint64_t last)
+{
+	struct npt_flush f;
+	size_t i, changed = 0;
+
+	npt_last_flush(z->t[ti], &f);
+	for (i = 0; i < n; i++) {
+		const struct mleaf *now = model_find(&z->m[ti], old[i].va);
+		const uint64_t a = old[i].va > va ? old[i].va : va;
+		const uint64_t end = old[i].va + (model_lsize(old[i].level) - 1);
+		const uint64_t b = end < last ? end : last;
+
+		if (now && now->va == old[i].va && now->level == old[i].level &&
+		    now->pa == old[i].pa && now->flags == old[i].flags)
+			continue;
+		changed++;
+		if (!record_covers(&f, a, b))
+			return diverge(z, "replace changed the leaf at 0x%llx (level %u) but the record "
+				       "(kind %u, %u runs) does not name [0x%llx, 0x%llx]",
+				       (unsigned long long)old[i].va, old[i].level, f.kind, f.nranges,
+				       (unsigned long long)a, (unsigned long long)b);
+	}
+	if (!changed && f.kind != NPT_FLUSH_NONE)
+		return diverge(z, "replace changed nothing but recorded a flush (kind %u)", f.kind);
+	return 0;
+}
+
+/* A root slot of ti inside [va, last] whole that another table shares:
+ * npt.h keeps it a table, where the model would put a root-level leaf. */
+static int covers_exported(const struct fz *z, unsigned ti, uint64_t va, uint64_t last)
+{
+	unsigned s;
+
+	for (s = 0; s < NPT_ROOT_MAX_ENTRIES; s++) {
+		const uint64_t sb = slot_va(z, s);
+
+		if (z->exported[ti][s] && va <= sb && sb + (z->root_esize - 1) <= last)
+			return 1;
+	}
+	return 0;
+}
+
 static int op_map_region(struct fz *z, struct rd *r, unsigned ti)
 {
 	struct call_state cs;
 	uint64_t va = gen_va(z, r), size = gen_size(z, r, va), pa = gen_pa(z, r, va);
 	unsigned flags = gen_flags(z, r), opts = gen_opts(r), set;
+	struct mleaf *old = NULL;
+	size_t n;
 	int rc, all;
 
 	snprintf(z->desc, sizeof(z->desc),
@@ -709,17 +805,39 @@ static int op_map_region(struct fz *z, struct rd *r, unsigned ti)
 	set = model_map_region(&z->m[ti], va, pa, size, flags, opts, 0);
 	if (!(set & ARG_ERRS) && touches_shared(z, ti, va, size, &all))
 		set = shared_set(set);
+	/* what a replace may change: the model's leaves in the range now */
+	n = 0;
+	if ((opts & NPT_MAP_REPLACE) && set == MODEL_OK) {
+		const uint64_t last = va + (size - 1);
+		size_t i;
+
+		old = malloc((z->m[ti].n ? z->m[ti].n : 1) * sizeof(*old));
+		if (!old)
+			abort();
+		for (i = 0; i < z->m[ti].n; i++) {
+			const struct mleaf *l = &z->m[ti].l[i];
+
+			if (l->va <= last && l->va + (model_lsize(l->level) - 1) >= va)
+				old[n++] = *l;
+		}
+	}
 	before_call(z, &cs);
 	rc = npt_map_region(z->t[ti], va, pa, size, flags, opts);
 	rc = after_call(z, &cs, set, rc);
-	if (rc < 0)
-		return -1;
 	if (rc == 1) {
 		model_map_region(&z->m[ti], va, pa, size, flags, opts, 1);
 		remember(z, va);
-		if (check_flush(z, ti, 1, 0, 0))
-			return -1;
+		if (!(opts & NPT_MAP_REPLACE))
+			rc = check_flush(z, ti, 1, 0, 0) ? -1 : 1;
+		else if (covers_exported(z, ti, va, va + (size - 1)) &&
+			 adopt_table(z, ti, va, va + (size - 1), "map_region replace"))
+			rc = -1;
+		else if (check_flush_replace(z, ti, old, n, va, va + (size - 1)))
+			rc = -1;
 	}
+	free(old);
+	if (rc < 0)
+		return -1;
 	return compare_around(z, ti, va, size);
 }
 
@@ -937,30 +1055,8 @@ static int op_protect_region(struct fz *z, struct rd *r, unsigned ti)
 		return -1;
 	if (rc == 1) {
 		predict(&z->m[ti], va, size, flags, 1, &resync, &lo, &last);
-		if (resync) {
-			struct mleaf *ml;
-			char m[256];
-			size_t i;
-
-			z->b.n = 0;
-			rc = npt_walk(z->t[ti], lo, last - lo + 1, NPT_WALK_LEAF, walk_visit, &z->b);
-			if (rc)
-				return diverge(z, "resync walk = %d", rc);
-			ml = malloc((z->b.n ? z->b.n : 1) * sizeof(*ml));
-			if (!ml)
-				abort();
-			for (i = 0; i < z->b.n; i++) {
-				ml[i].va = z->b.l[i].va;
-				ml[i].pa = z->b.l[i].pa;
-				ml[i].level = z->b.l[i].level;
-				ml[i].flags = z->b.l[i].flags;
-			}
-			rc = model_adopt(&z->m[ti], lo, last, ml, z->b.n, m, sizeof(m));
-			free(ml);
-			if (rc)
-				return diverge(z, "protect_region left a leaf the model cannot take: %s",
-					       m);
-		}
+		if (resync && adopt_table(z, ti, lo, last, "protect_region"))
+			return -1;
 	}
 	return compare_around(z, ti, va, size);
 }

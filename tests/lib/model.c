@@ -268,23 +268,32 @@ unsigned model_map(struct model *m, uint64_t va, uint64_t pa, uint64_t page_size
 	return MODEL_OK;
 }
 
+static unsigned range_op(struct model *m, uint64_t va, uint64_t size, int protect, int sparse,
+			 unsigned flags, int apply, int *resync, uint64_t *lo, uint64_t *last);
+
 unsigned model_map_region(struct model *m, uint64_t va, uint64_t pa, uint64_t size,
 			  unsigned flags, unsigned opts, int apply)
 {
 	unsigned e;
 	struct lbuf b = { NULL, 0, 0 };
 
-	if (opts & ~NPT_MAP_HUGE)
+	if (opts & ~(NPT_MAP_HUGE | NPT_MAP_REPLACE))
 		return MODEL_BIT(NPT_ERR_INVAL);
 	e = input_errors(m, va, size) | output_errors(m, pa, size) | flag_errors(m, flags);
 	if (e)
 		return e;
-	if (any_mapped(m, va, va + (size - 1)))
+	if (!(opts & NPT_MAP_REPLACE) && any_mapped(m, va, va + (size - 1)))
 		return MODEL_BIT(NPT_ERR_ALREADY_MAPPED);
 	if (apply) {
-		size_t i = find_first(m, va);
+		size_t i;
 
-		greedy(m, &b, va, pa, size, allowed_levels(m, opts), model_norm(m, flags));
+		/* replaced: what was there goes as npt_unmap_sparse takes it
+		 * (leaves reaching outside split, their outer parts kept) */
+		if (opts & NPT_MAP_REPLACE)
+			range_op(m, va, size, 0, 1, 0, 1, NULL, NULL, NULL);
+		i = find_first(m, va);
+		greedy(m, &b, va, pa, size, allowed_levels(m, opts & NPT_MAP_HUGE),
+		       model_norm(m, flags));
 		splice(m, i, i, &b);
 		free(b.l);
 	}

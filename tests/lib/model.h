@@ -19,7 +19,8 @@
  *    unmapped), NPT_ERR_HUGE (a single-entry call inside a huge leaf, not at
  *    its base); for npt_remap then pa aligned to / fitting the leaf;
  *  - map_region writes the greedy decomposition: the largest allowed leaf
- *    whose size both va and pa are aligned to and that fits;
+ *    whose size both va and pa are aligned to and that fits; with
+ *    NPT_MAP_REPLACE, after taking out what was there as unmap_sparse does;
  *  - unmap_region / protect_region split a leaf only partly covered, one
  *    level at a time where needed, so the parts that stay (and a re-protected
  *    part) are the greedy decomposition of that part below the leaf's level;
