@@ -14,22 +14,56 @@
 #include "op.h"
 #include "runs.h"
 
-/* The entry c visits, covered whole, takes a leaf mapping pa: its level is
- * allowed and pa is aligned to it. */
-static NPT_ALWAYS_INLINE int leaf_fits(const struct npt_op *o, const struct npt_ctx *c,
-				       uint64_t pa)
+/* npt_map_sg: the output address of ia, with *len the bytes from ia on
+ * whose output follows on. A pass of the walk asks in address order, so a
+ * cursor on the run of pieces holding ia moves forward only; a lower ia
+ * starts the next pass from the first piece. */
+static uint64_t sg_out(struct npt_op *o, uint64_t ia, uint64_t *len)
 {
-	return c->full && (o->leaf_levels >> c->level & 1) && !(pa & (npt_level_size(c->level) - 1));
+	if (ia < o->sg_ia) {
+		o->sg_ia = o->w.first;
+		o->sg_size = 0;
+		o->sg_next = 0;
+	}
+	while (ia - o->sg_ia >= o->sg_size) {
+		o->sg_ia += o->sg_size;
+		o->sg_pa = o->sg[o->sg_next].pa;
+		o->sg_size = o->sg[o->sg_next++].size;
+		while (o->sg_next < o->sg_n && o->sg[o->sg_next].pa == o->sg_pa + o->sg_size)
+			o->sg_size += o->sg[o->sg_next++].size;
+	}
+	*len = o->sg_size - (ia - o->sg_ia);
+	return o->sg_pa + (ia - o->sg_ia);
+}
+
+/* The output address of ia (at or above the range's first), and in *len
+ * the bytes from ia on that follow on in the output, to the range's end. */
+static NPT_ALWAYS_INLINE uint64_t map_out(struct npt_op *o, uint64_t ia, uint64_t *len)
+{
+	if (o->sg)
+		return sg_out(o, ia, len);
+	*len = o->w.last - ia + 1;
+	return o->pa + (ia - o->w.first);
+}
+
+/* The entry c visits, covered whole, takes a leaf mapping pa: its level is
+ * allowed, pa is aligned to it and its output follows on over it (len). */
+static NPT_ALWAYS_INLINE int leaf_fits(const struct npt_op *o, const struct npt_ctx *c,
+				       uint64_t pa, uint64_t len)
+{
+	const uint64_t esz = npt_level_size(c->level);
+
+	return c->full && (o->leaf_levels >> c->level & 1) && !(pa & (esz - 1)) && len >= esz;
 }
 
 /* NPT_MAP_REPLACE, a present leaf: the new leaf in its place where one
  * fits, else its split, whose entries the walk then replaces (the parts
  * outside the range stay as they were). */
-static int replace_leaf(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
+static int replace_leaf(struct npt_op *o, struct npt_ctx *c, uint64_t pa, uint64_t len)
 {
 	uint64_t npte;
 
-	if (!leaf_fits(o, c, pa))
+	if (!leaf_fits(o, c, pa, len))
 		return npt_op_new_child(o, c, 1);
 	npte = o->tmpl[c->level] | npt_addr_bits(o->w.f, pa);
 	if (o->w.apply && npte != c->old) {
@@ -44,11 +78,11 @@ static int replace_leaf(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
 /* NPT_MAP_REPLACE, a table: a leaf in its place (and the subtree freed)
  * where one fits and no other table shares it, else the walk goes on
  * below. */
-static int replace_table(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
+static int replace_table(struct npt_op *o, struct npt_ctx *c, uint64_t pa, uint64_t len)
 {
 	const struct npt_format *f = o->w.f;
 
-	if (!leaf_fits(o, c, pa) || npt_is_exported(o->w.t, c->level, c->idx))
+	if (!leaf_fits(o, c, pa, len) || npt_is_exported(o->w.t, c->level, c->idx))
 		return 0;
 	c->skip = 1;
 	if (o->w.apply) {
@@ -59,16 +93,31 @@ static int replace_table(struct npt_op *o, struct npt_ctx *c, uint64_t pa)
 	return 0;
 }
 
+static int map_post(struct npt_walk *w, struct npt_ctx *c)
+{
+	if (c->descend) {
+		if (w->apply)
+			npt_op_publish(npt_op_of(w), c);
+	} else if (w->apply && c->level == 1) {
+		npt_leaf_settle(w->t, c->slot, npt_next_table(w->t, c->old),
+				npt_pte_addr(w->f, c->old), 1);
+	}
+	return 0;
+}
+
 static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
 	struct npt_op *o = npt_op_of(w);
 	const struct npt_format *f = w->f;
-	/* the output address of the entry's first byte in the range */
-	const uint64_t pa = o->pa + ((c->base > w->first ? c->base : w->first) - w->first);
+	uint64_t len, pa;
 
+	if (kind == NPT_V_POST)
+		return map_post(w, c);
+	/* the output address of the entry's first byte in the range */
+	pa = map_out(o, c->base > w->first ? c->base : w->first, &len);
 	switch (kind) {
 	case NPT_V_EMPTY:
-		if (leaf_fits(o, c, pa)) {
+		if (leaf_fits(o, c, pa, len)) {
 			if (w->apply)
 				npt_pte_set(c->slot, o->tmpl[c->level] | npt_addr_bits(f, pa));
 			return 0;
@@ -77,25 +126,16 @@ static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, un
 	case NPT_V_LEAF:
 		if (c->shared)
 			return NPT_ERR_SHARED;
-		return o->replace ? replace_leaf(o, c, pa) : NPT_ERR_ALREADY_MAPPED;
-	case NPT_V_PRE:
+		return o->replace ? replace_leaf(o, c, pa, len) : NPT_ERR_ALREADY_MAPPED;
+	default: /* NPT_V_PRE */
 		if (c->shared)
 			return NPT_ERR_SHARED;
 		if (o->replace)
-			return replace_table(o, c, pa);
+			return replace_table(o, c, pa, len);
 		if (c->full && !npt_is_exported(w->t, c->level, c->idx))
 			return NPT_ERR_ALREADY_MAPPED;
 		if (!w->apply && c->level == 1 && (c->old & f->full_bit))
 			return NPT_ERR_ALREADY_MAPPED;
-		return 0;
-	default: /* NPT_V_POST */
-		if (c->descend) {
-			if (w->apply)
-				npt_op_publish(o, c);
-		} else if (w->apply && c->level == 1) {
-			npt_leaf_settle(w->t, c->slot, npt_next_table(w->t, c->old),
-					npt_pte_addr(f, c->old), 1);
-		}
 		return 0;
 	}
 }
@@ -103,23 +143,19 @@ static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, un
 /* A run of a leaf table: in the plan nothing in it may be present; applied,
  * the leaves of consecutive output addresses. Empty to present needs no
  * flush. */
-static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
-		      unsigned hi)
+/* Entries lo..hi of a leaf table, applied: pages from output pa on. */
+static void leaves_write(struct npt_walk *w, const struct npt_tref *tr, uint64_t base,
+			 unsigned lo, unsigned hi, uint64_t pa)
 {
 	struct npt_op *o = npt_op_of(w);
 	const struct npt_format *f = w->f;
 	const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift;
-	uint64_t addr;
+	uint64_t addr = npt_addr_bits(f, pa);
 	unsigned i;
 
-	if (!w->apply)
-		return !o->replace && tr->tbl && !tr->fresh && npt_run_any_present(f, tr->tbl, lo, hi)
-			       ? NPT_ERR_ALREADY_MAPPED
-			       : 0;
-	addr = npt_addr_bits(f, o->pa + (base + (uint64_t)lo * NPT_PAGE_SIZE - w->first));
 	if (tr->fresh) {
 		npt_run_fill(tr->tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
-		return 0;
+		return;
 	}
 	if (o->replace && !o->building) {
 		/* present entries that change: replaced (with break-before-make
@@ -133,10 +169,30 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 				npt_entry_replace(w->t, &tr->tbl[i], old, npte, 0,
 						  base + ((uint64_t)i << NPT_PAGE_SHIFT));
 		}
-		return 0;
+		return;
 	}
 	for (i = lo; i <= hi; i++, addr += step)
 		npt_pte_set(&tr->tbl[i], o->tmpl[0] | addr);
+}
+
+static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
+		      unsigned hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	uint64_t pa, len;
+	unsigned n;
+
+	if (!w->apply)
+		return !o->replace && tr->tbl && !tr->fresh &&
+				       npt_run_any_present(w->f, tr->tbl, lo, hi)
+			       ? NPT_ERR_ALREADY_MAPPED
+			       : 0;
+	/* one write per stretch whose output follows on */
+	for (; lo <= hi; lo += n) {
+		pa = map_out(o, base + ((uint64_t)lo << NPT_PAGE_SHIFT), &len);
+		n = len >> NPT_PAGE_SHIFT < hi - lo + 1 ? (unsigned)(len >> NPT_PAGE_SHIFT) : hi - lo + 1;
+		leaves_write(w, tr, base, lo, lo + n - 1, pa);
+	}
 	return 0;
 }
 
@@ -155,8 +211,8 @@ static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *
 	const uint64_t delta = o->pa - w->first;
 	unsigned k;
 
-	if (flo > fhi || fhi > hi)
-		return 0;
+	if (flo > fhi || fhi > hi || o->sg)
+		return 0; /* npt_map_sg: entry by entry */
 	if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
 		if (w->apply)
 			npt_run_fill(tr->tbl, flo, fhi, o->tmpl[level],
@@ -219,6 +275,45 @@ int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 		   unsigned flags, unsigned opts)
 {
 	return npt_done(t, map_region_call(t, va, pa, size, flags, opts));
+}
+
+static int map_sg_call(struct npt_table *t, uint64_t va, const struct npt_sg *sg, size_t n,
+		       unsigned flags, unsigned opts)
+{
+	struct npt_op o;
+	uint64_t total = 0;
+	size_t k;
+	int err;
+
+	if (!t || (!sg && n) || (opts & ~(NPT_MAP_HUGE | NPT_MAP_REPLACE)))
+		return NPT_ERR_INVAL;
+	for (k = 0; k < n; k++) {
+		err = npt_check_output(t->fmt, sg[k].pa, sg[k].size);
+		if (err)
+			return err;
+		if (total + sg[k].size < total)
+			return NPT_ERR_RANGE;
+		total += sg[k].size;
+	}
+	npt_op_init(&o, t, NPT_OP_MAP);
+	err = npt_check_input(t, va, total, &o.w.first, &o.w.last);
+	if (err)
+		return err;
+	o.replace = (opts & NPT_MAP_REPLACE) != 0;
+	o.sg = sg;
+	o.sg_n = n;
+	o.sg_next = 0;
+	o.sg_ia = o.w.first;
+	o.sg_size = 0;
+	o.leaf_levels = (1u | (opts & NPT_MAP_HUGE) << 1) & t->fmt->leaf_levels;
+	err = npt_op_flags(&o, flags, o.leaf_levels);
+	return err ? err : npt_op_run(&o, map_walk);
+}
+
+int npt_map_sg(struct npt_table *t, uint64_t va, const struct npt_sg *sg, size_t n,
+	       unsigned flags, unsigned opts)
+{
+	return npt_done(t, map_sg_call(t, va, sg, n, flags, opts));
 }
 
 /* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one

@@ -222,6 +222,19 @@ int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags);
 #define NPT_MAP_REPLACE 0x10u
 int npt_map_region(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size,
 		   unsigned flags, unsigned opts);
+/* Scattered output (guest RAM backed by scattered host huge pages): the
+ * pieces sg[0..n) mapped back to back from va, each piece's pa and size 4
+ * KiB aligned and non-zero. Pieces whose output follows on are one range;
+ * each range takes the largest leaves its alignment and opts allow, as
+ * npt_map_region does (opts as there, NPT_MAP_REPLACE included). All or
+ * nothing over the whole list: every range is checked and its frames taken
+ * before the first is written. n == 0 is NPT_ERR_RANGE (a zero size); a
+ * NULL sg with n > 0 is NPT_ERR_INVAL. */
+struct npt_sg {
+	uint64_t pa, size;
+};
+int npt_map_sg(struct npt_table *t, uint64_t va, const struct npt_sg *sg, size_t n,
+	       unsigned flags, unsigned opts);
 int npt_unmap_region(struct npt_table *t, uint64_t va, uint64_t size);
 int npt_protect_region(struct npt_table *t, uint64_t va, uint64_t size, unsigned flags);
 /* The same over a range with holes (tearing down a memory slot,

@@ -36,6 +36,11 @@ struct npt_op {
 	int drop_shares;           /* UNMAP: a whole shared root entry is dropped, not refused */
 	int sparse;                /* UNMAP / PROTECT: holes are skipped, not refused */
 	int replace;               /* MAP: what is mapped is replaced, not refused */
+	/* MAP (npt_map_sg): the output pieces, else NULL; and a cursor on the
+	 * run of pieces that follow on in the output which holds sg_ia */
+	const struct npt_sg *sg;
+	size_t sg_n, sg_next;      /* pieces; the first after the run */
+	uint64_t sg_ia, sg_pa, sg_size; /* the run's first input and output address, size */
 	const uint64_t *next_leaves; /* PROTECT: the range's next leaf table, to prefetch */
 	int leaf_run;              /* PROTECT: the leaf table in hand is one full run */
 	int log_eager, log_mark;   /* LOG: split everything to 4 KiB; mark writable leaves */
@@ -62,6 +67,7 @@ static inline void npt_op_init(struct npt_op *o, struct npt_table *t, enum npt_o
 	o->drop_shares = 0;
 	o->sparse = 0;
 	o->replace = 0;
+	o->sg = NULL;
 	o->next_leaves = NULL;
 	o->leaf_run = 0;
 	o->log_eager = 0;

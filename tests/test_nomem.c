@@ -27,9 +27,10 @@ struct call {
 	int kind;
 	uint64_t va, pa, size;
 	unsigned flags, opts;
+	const struct npt_sg *sg; /* C_SG: sg[0..size) */
 };
 enum { C_MAP, C_MAP_REGION, C_UNMAP_REGION, C_PROTECT_REGION, C_PROTECT, C_REMAP, C_UNMAP,
-       C_UNMAP_SPARSE, C_PROTECT_SPARSE, C_REPLACE };
+       C_UNMAP_SPARSE, C_PROTECT_SPARSE, C_REPLACE, C_SG };
 
 static int do_call(struct npt_table *t, const struct call *k)
 {
@@ -45,6 +46,7 @@ static int do_call(struct npt_table *t, const struct call *k)
 	case C_PROTECT_SPARSE: return npt_protect_sparse(t, k->va, k->size, k->flags);
 	case C_REPLACE:
 		return npt_map_region(t, k->va, k->pa, k->size, k->flags, k->opts | NPT_MAP_REPLACE);
+	case C_SG: return npt_map_sg(t, k->va, k->sg, (size_t)k->size, k->flags, k->opts);
 	}
 	return -100;
 }
@@ -52,7 +54,7 @@ static int do_call(struct npt_table *t, const struct call *k)
 static const char *const kind_names[] = { "npt_map", "npt_map_region", "npt_unmap_region",
 					  "npt_protect_region", "npt_protect", "npt_remap",
 					  "npt_unmap", "npt_unmap_sparse", "npt_protect_sparse",
-					  "npt_map_region(NPT_MAP_REPLACE)" };
+					  "npt_map_region(NPT_MAP_REPLACE)", "npt_map_sg" };
 
 /* Fails allocation 0, 1, 2, ... of the call until it succeeds; returns the
  * number of allocations the successful call made. */
@@ -366,6 +368,46 @@ static void replace_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uin
 START_TEST(t_nomem_replace)
 {
 	each_huge_level((unsigned)_i, replace_body);
+}
+END_TEST
+
+/* npt_map_sg of three pieces: half a huge leaf's worth, a whole aligned
+ * one, and a page; op 0 into nothing, op 1 replacing the first page of a
+ * huge leaf. */
+static void sg_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t P,
+		    unsigned other, unsigned op)
+{
+	const struct npt_sg sg[] = { { P + S / 2, S / 2 }, { P + 2 * S, S }, { P + PG, PG } };
+	struct npt_table *t;
+	struct call k;
+	unsigned n;
+
+	t = fctx_new(c);
+	if (op)
+		EXPECT_OK(c, npt_map(t, A + 2 * S, P + S, S, c->rw));
+	k.kind = C_SG;
+	k.va = A + S / 2;
+	k.pa = 0;
+	k.sg = sg;
+	k.size = 3;
+	k.flags = other;
+	k.opts = NPT_MAP_HUGE | (op ? NPT_MAP_REPLACE : 0);
+	n = fail_each(c, t, &k, op ? "map_sg replacing part of a huge leaf" : "map_sg");
+	ck_assert_msg(n >= 1 && n <= 3 * L + 2, "[%s] map_sg over level-%u pieces made %u "
+		      "allocations", c->name, L, n);
+	check_mapped(c, t, A + S / 2, P + S / 2, S / 2, other, __LINE__);
+	check_mapped(c, t, A + S, P + 2 * S, S, other, __LINE__);
+	check_mapped(c, t, A + 2 * S, P + PG, PG, other, __LINE__);
+	if (op)
+		check_mapped(c, t, A + 2 * S + PG, P + S + PG, S - PG, c->rw, __LINE__);
+	check_tree(c, t, 0, NULL);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+}
+
+START_TEST(t_nomem_sg)
+{
+	each_huge_level((unsigned)_i, sg_body);
 }
 END_TEST
 
@@ -699,6 +741,7 @@ static Suite *nomem_suite(void)
 	ADD_FMT_TEST(tc, t_nomem_split);
 	ADD_FMT_TEST(tc, t_nomem_sparse);
 	ADD_FMT_TEST(tc, t_nomem_replace);
+	ADD_FMT_TEST(tc, t_nomem_sg);
 	ADD_FMT_TEST(tc, t_frame_cache);
 	ADD_FMT_TEST(tc, t_nomem_no_alloc);
 	ADD_FMT_TEST(tc, t_nomem_exhausted);

@@ -677,6 +677,79 @@ START_TEST(t_replace)
 }
 END_TEST
 
+/* ---- npt_map_sg -------------------------------------------------------------------- */
+
+START_TEST(t_sg)
+{
+	const uint64_t M = lsize(1);
+	struct fctx c;
+	struct npt_table *t;
+	uint64_t B, P;
+	unsigned other;
+
+	fctx_init(&c, (unsigned)_i, POOL, _i % 2);
+	ck_assert_int_ge(fctx_other_flags(&c, c.rw, &other), 0);
+	B = fctx_area(&c, M, 10 * M);
+	P = fctx_pa(&c, M, 16 * M);
+	t = fctx_new(&c);
+	{
+		/* a 2 MiB piece, two pieces that follow on (one range), and a
+		 * 2 MiB-aligned piece at a va that is not: 4 KiB leaves */
+		const struct npt_sg sg[] = { { P + 8 * M, M },
+					     { P + 3 * PG, 3 * PG },
+					     { P + 6 * PG, PG },
+					     { P + 2 * M, M } };
+		uint64_t frames;
+
+		EXPECT_OK(&c, npt_map_sg(t, B, sg, 4, c.rw, NPT_MAP_HUGE));
+		expect_record(&c, t, NULL, 0, "map_sg over nothing");
+		expect_structure(&c, t, B, P + 8 * M, M, c.leaf_levels, c.rw, "sg piece 0", __LINE__);
+		expect_structure(&c, t, B + M, P + 3 * PG, 4 * PG, 1, c.rw, "sg pieces 1+2",
+				 __LINE__);
+		expect_structure(&c, t, B + M + 4 * PG, P + 2 * M, M, 1, c.rw, "sg piece 3", __LINE__);
+		check_unmapped(&c, t, B + 2 * M + 4 * PG, PG, __LINE__);
+		expect_invariants(&c, t, __LINE__);
+
+		/* all or nothing: the last piece collides, the first three
+		 * would not: nothing changes */
+		EXPECT_OK(&c, npt_map(t, B + 7 * M + 5 * PG, P, PG, c.rw));
+		EXPECT_FAIL(&c, t, npt_map_sg(t, B + 6 * M, sg, 4, c.rw, 0), NPT_ERR_ALREADY_MAPPED);
+		EXPECT_OK(&c, npt_unmap(t, B + 7 * M + 5 * PG, NULL, NULL));
+		frames = npt_table_frames(t);
+		/* replace the same range the other way round */
+		EXPECT_OK(&c, npt_map_sg(t, B, sg + 1, 3, other, NPT_MAP_REPLACE));
+		expect_structure(&c, t, B, P + 3 * PG, 4 * PG, 1, other, "replaced 1+2", __LINE__);
+		expect_structure(&c, t, B + 4 * PG, P + 2 * M, M, 1, other, "replaced 3", __LINE__);
+		check_mapped(&c, t, B + M + 4 * PG, P + 2 * M, M, c.rw, __LINE__);
+		expect_invariants(&c, t, __LINE__);
+		ck_assert_uint_ge(npt_table_frames(t), frames);
+	}
+	{
+		const struct npt_sg bad_pa[] = { { P, PG }, { P + 0x800, PG } };
+		const struct npt_sg bad_size[] = { { P, PG }, { P + PG, 0 } };
+		const struct npt_sg wide[] = { { P, PG }, { 1ull << c.info.pa_bits, PG } };
+		const struct npt_sg wrap[] = { { P, -PG }, { P, 2 * PG } };
+		const uint64_t E = B + 6 * M;
+
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, bad_pa, 2, c.rw, 0), NPT_ERR_ALIGN);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, bad_size, 2, c.rw, 0), NPT_ERR_RANGE);
+		if (c.info.pa_bits < 64)
+			EXPECT_FAIL(&c, t, npt_map_sg(t, E, wide, 2, c.rw, 0), NPT_ERR_RANGE);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, wrap, 2, c.rw, 0), NPT_ERR_RANGE);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, bad_pa, 0, c.rw, 0), NPT_ERR_RANGE);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, NULL, 1, c.rw, 0), NPT_ERR_INVAL);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E + 0x800, bad_size, 1, c.rw, 0), NPT_ERR_ALIGN);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, bad_size, 1, c.rw, NPT_MAP_REPLACE << 1),
+			    NPT_ERR_INVAL);
+		EXPECT_FAIL(&c, t, npt_map_sg(t, E, bad_size, 1, NPT_FLAGS_ALL + 1, 0), NPT_ERR_FLAGS);
+		ck_assert_int_eq(npt_map_sg(NULL, E, bad_size, 1, c.rw, 0), NPT_ERR_INVAL);
+	}
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c.mm), 0);
+	fctx_fini(&c);
+}
+END_TEST
+
 /* ---- regions across boundaries and in the high half ---------------------------- */
 
 START_TEST(t_region_places)
@@ -732,6 +805,7 @@ static Suite *region_suite(void)
 	ADD_FMT_TEST(tc, t_free_tables);
 	ADD_FMT_TEST(tc, t_sparse);
 	ADD_FMT_TEST(tc, t_replace);
+	ADD_FMT_TEST(tc, t_sg);
 	ADD_FMT_TEST(tc, t_region_places);
 	suite_add_tcase(s, tc);
 	return s;
