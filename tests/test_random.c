@@ -362,6 +362,64 @@ static void check_bound(struct rt *r, uint64_t va, uint64_t size, unsigned long 
 		      r->c.name, r->hist[r->op % 16], took, (unsigned long long)bound);
 }
 
+/* npt_map_sg of up to 6 pieces cut from a picked range, a third of them
+ * following on from the one before. The model takes the list as its runs
+ * of pieces that follow on, each a map_region; all of them or none. */
+static void sg_op(struct rt *r, unsigned long inj, uint64_t frames, size_t live,
+		  unsigned long allocs)
+{
+	struct npt_sg sg[6];
+	uint64_t va = pick_va(r), size = pick_size(r), off = 0, leaves = 0;
+	unsigned n = 0, i, j, flags = pick_flags(r), opts = pick_opts(r), set;
+	int rc;
+
+	if (below(r, 3) == 0) {
+		opts |= NPT_MAP_REPLACE;
+		if (below(r, 2))
+			pick_inside(r, &va, &size);
+	}
+	while (off < size && n < 6) {
+		const uint64_t left = size - off;
+		uint64_t len = n == 5 || below(r, 4) == 0 ? left : (1 + below(r, left / PG)) * PG;
+
+		sg[n].pa = n && below(r, 3) == 0 ? sg[n - 1].pa + sg[n - 1].size : pick_pa(r, va + off);
+		leaves += count_leaves(r, va + off, sg[n].pa, len, opts & NPT_MAP_HUGE, 1500);
+		if (leaves > 1500)
+			len = PG;
+		sg[n++].size = len;
+		off += len;
+	}
+	size = off;
+	label(r, "npt_map_sg(0x%llx, %u pieces over 0x%llx, 0x%x, 0x%x)", (unsigned long long)va, n,
+	      (unsigned long long)size, flags, opts);
+	r->kind = 1;
+	/* the input range as a whole (unmap_sparse checks only that), then
+	 * the model's ranges: the runs of pieces that follow on */
+	set = model_unmap_sparse(&r->m, va, size, 0);
+	for (i = 0, off = 0; i < n; i = j) {
+		uint64_t len = sg[i].size;
+
+		for (j = i + 1; j < n && sg[j].pa == sg[i].pa + len; j++)
+			len += sg[j].size;
+		if (set == MODEL_OK)
+			set = model_map_region(&r->m, va + off, sg[i].pa, len, flags, opts, 0);
+		off += len;
+	}
+	rc = npt_map_sg(r->t, va, sg, n, flags, opts);
+	expect(r, rc, set, inj, frames, live);
+	check_bound(r, va, size, allocs);
+	if (rc != 0)
+		return;
+	for (i = 0, off = 0; i < n; i = j) {
+		uint64_t len = sg[i].size;
+
+		for (j = i + 1; j < n && sg[j].pa == sg[i].pa + len; j++)
+			len += sg[j].size;
+		model_map_region(&r->m, va + off, sg[i].pa, len, flags, opts, 1);
+		off += len;
+	}
+}
+
 static void one_op(struct rt *r)
 {
 	unsigned k = (unsigned)below(r, 100), flags, opts, set, qf = 0, mf = 0;
@@ -395,6 +453,8 @@ static void one_op(struct rt *r)
 		check_bound(r, va, size, allocs);
 		if (rc == 0)
 			model_map(&r->m, va, pa, size, flags, 1);
+	} else if (k < 34 && below(r, 4) == 0) {
+		sg_op(r, inj, frames, live, allocs);
 	} else if (k < 34) {
 		va = pick_va(r);
 		size = pick_size(r);

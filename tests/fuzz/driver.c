@@ -789,13 +789,48 @@ static int covers_exported(const struct fz *z, unsigned ti, uint64_t va, uint64_
 	return 0;
 }
 
+/* The model's leaves of ti that overlap [va, va + size): what a replace
+ * there may change (malloc'ed, *n of them). */
+static struct mleaf *leaves_in(struct fz *z, unsigned ti, uint64_t va, uint64_t size, size_t *n)
+{
+	const uint64_t last = va + (size - 1);
+	struct mleaf *old = malloc((z->m[ti].n ? z->m[ti].n : 1) * sizeof(*old));
+	size_t i;
+
+	if (!old)
+		abort();
+	*n = 0;
+	for (i = 0; i < z->m[ti].n; i++) {
+		const struct mleaf *l = &z->m[ti].l[i];
+
+		if (l->va <= last && l->va + (model_lsize(l->level) - 1) >= va)
+			old[(*n)++] = *l;
+	}
+	return old;
+}
+
+/* After a map (opts) of [va, va + size) succeeded and the model took it:
+ * a plain map records nothing; a replace names what changed, and where it
+ * covered a root slot another table shares, the table stays a table. */
+static int after_map(struct fz *z, unsigned ti, unsigned opts, uint64_t va, uint64_t size,
+		     const struct mleaf *old, size_t n)
+{
+	const uint64_t last = va + (size - 1);
+
+	if (!(opts & NPT_MAP_REPLACE))
+		return check_flush(z, ti, 1, 0, 0);
+	if (covers_exported(z, ti, va, last))
+		return adopt_table(z, ti, va, last, "map_region replace");
+	return check_flush_replace(z, ti, old, n, va, last);
+}
+
 static int op_map_region(struct fz *z, struct rd *r, unsigned ti)
 {
 	struct call_state cs;
 	uint64_t va = gen_va(z, r), size = gen_size(z, r, va), pa = gen_pa(z, r, va);
 	unsigned flags = gen_flags(z, r), opts = gen_opts(r), set;
 	struct mleaf *old = NULL;
-	size_t n;
+	size_t n = 0;
 	int rc, all;
 
 	snprintf(z->desc, sizeof(z->desc),
@@ -805,34 +840,101 @@ static int op_map_region(struct fz *z, struct rd *r, unsigned ti)
 	set = model_map_region(&z->m[ti], va, pa, size, flags, opts, 0);
 	if (!(set & ARG_ERRS) && touches_shared(z, ti, va, size, &all))
 		set = shared_set(set);
-	/* what a replace may change: the model's leaves in the range now */
-	n = 0;
-	if ((opts & NPT_MAP_REPLACE) && set == MODEL_OK) {
-		const uint64_t last = va + (size - 1);
-		size_t i;
-
-		old = malloc((z->m[ti].n ? z->m[ti].n : 1) * sizeof(*old));
-		if (!old)
-			abort();
-		for (i = 0; i < z->m[ti].n; i++) {
-			const struct mleaf *l = &z->m[ti].l[i];
-
-			if (l->va <= last && l->va + (model_lsize(l->level) - 1) >= va)
-				old[n++] = *l;
-		}
-	}
+	if ((opts & NPT_MAP_REPLACE) && set == MODEL_OK)
+		old = leaves_in(z, ti, va, size, &n);
 	before_call(z, &cs);
 	rc = npt_map_region(z->t[ti], va, pa, size, flags, opts);
 	rc = after_call(z, &cs, set, rc);
 	if (rc == 1) {
 		model_map_region(&z->m[ti], va, pa, size, flags, opts, 1);
 		remember(z, va);
-		if (!(opts & NPT_MAP_REPLACE))
-			rc = check_flush(z, ti, 1, 0, 0) ? -1 : 1;
-		else if (covers_exported(z, ti, va, va + (size - 1)) &&
-			 adopt_table(z, ti, va, va + (size - 1), "map_region replace"))
+		if (after_map(z, ti, opts, va, size, old, n))
 			rc = -1;
-		else if (check_flush_replace(z, ti, old, n, va, va + (size - 1)))
+	}
+	free(old);
+	if (rc < 0)
+		return -1;
+	return compare_around(z, ti, va, size);
+}
+
+/* npt_map_sg: up to 4 pieces cut from a generated range, some following on
+ * from the one before; the model takes the runs of pieces that follow on
+ * as map_regions, all or none (the input range checked as a whole first). */
+static int op_map_sg(struct fz *z, struct rd *r, unsigned ti)
+{
+	struct call_state cs;
+	struct npt_sg sg[4];
+	uint64_t va = gen_va(z, r), size = gen_size(z, r, va), off = 0;
+	unsigned flags = gen_flags(z, r), opts = gen_opts(r), set, k = 0, i, j;
+	struct mleaf *old = NULL;
+	size_t n = 0;
+	int rc, all;
+
+	while (k < 4 && (k == 0 || off < size)) {
+		const uint64_t left = size > off ? size - off : 0;
+		uint64_t len = k == 3 || (u8(r) & 3) == 0 ? left : ((u8(r) % 8) + 1) * PG;
+
+		if (len > left)
+			len = left;
+		sg[k].pa = k && (u8(r) & 1) ? sg[k - 1].pa + sg[k - 1].size : gen_pa(z, r, va + off);
+		sg[k++].size = len;
+		off += len;
+	}
+	snprintf(z->desc, sizeof(z->desc),
+		 "npt_map_sg(t%u, va 0x%llx, %u pieces from pa 0x%llx, size 0x%llx, 0x%x, opts 0x%x)",
+		 ti, (unsigned long long)va, k, (unsigned long long)sg[0].pa,
+		 (unsigned long long)off, flags, opts);
+	/* npt.h orders no argument error before another: any of them (an
+	 * empty piece, the whole input, each run's output and the flags) */
+	set = model_unmap_sparse(&z->m[ti], va, off, 0) & ARG_ERRS;
+	for (i = 0; i < k; i++)
+		if (!sg[i].size)
+			set |= MODEL_BIT(NPT_ERR_RANGE);
+	if (opts & ~(NPT_MAP_HUGE | NPT_MAP_REPLACE))
+		set |= MODEL_BIT(NPT_ERR_INVAL);
+	for (i = 0, size = 0; i < k; i = j) {
+		uint64_t len = sg[i].size;
+
+		for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
+			len += sg[j].size;
+		if (len)
+			set |= model_map_region(&z->m[ti], va + size, sg[i].pa, len, flags, opts, 0) &
+			       ARG_ERRS;
+		size += len;
+	}
+	/* valid arguments: the runs' state, the first refusal */
+	for (i = 0, size = 0; i < k && !set; i = j) {
+		uint64_t len = sg[i].size;
+		unsigned e;
+
+		for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
+			len += sg[j].size;
+		e = model_map_region(&z->m[ti], va + size, sg[i].pa, len, flags, opts, 0);
+		if (e != MODEL_OK)
+			set = e;
+		size += len;
+	}
+	if (!set)
+		set = MODEL_OK;
+	size = off;
+	if (!(set & ARG_ERRS) && size && touches_shared(z, ti, va, size, &all))
+		set = shared_set(set);
+	if ((opts & NPT_MAP_REPLACE) && set == MODEL_OK)
+		old = leaves_in(z, ti, va, size, &n);
+	before_call(z, &cs);
+	rc = npt_map_sg(z->t[ti], va, sg, k, flags, opts);
+	rc = after_call(z, &cs, set, rc);
+	if (rc == 1) {
+		for (i = 0, off = 0; i < k; i = j) {
+			uint64_t len = sg[i].size;
+
+			for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
+				len += sg[j].size;
+			model_map_region(&z->m[ti], va + off, sg[i].pa, len, flags, opts, 1);
+			off += len;
+		}
+		remember(z, va);
+		if (after_map(z, ti, opts, va, size, old, n))
 			rc = -1;
 	}
 	free(old);
@@ -1319,7 +1421,7 @@ static int op_renew(struct fz *z, unsigned ti)
 
 static int one_op(struct fz *z, struct rd *r)
 {
-	static const unsigned char weights[FZ_NOPS] = { 13, 18, 7, 14, 7, 12, 6, 6, 8, 4, 1, 4 };
+	static const unsigned char weights[FZ_NOPS] = { 13, 14, 7, 14, 7, 12, 6, 6, 8, 4, 1, 4, 4 };
 	unsigned b = u8(r), ti, k, acc = 0, pick = (b | u8(r) << 8) % 100;
 	int rc = 0;
 
@@ -1349,6 +1451,7 @@ static int one_op(struct fz *z, struct rd *r)
 	case FZ_QUERY: rc = op_query(z, r, ti); break;
 	case FZ_WALK: rc = op_walk(z, r, ti); break;
 	case FZ_RENEW: rc = op_renew(z, ti); break;
+	case FZ_MAP_SG: rc = op_map_sg(z, r, ti); break;
 	case FZ_ARM_FAIL:
 		snprintf(z->desc, sizeof(z->desc), "arm allocation failure");
 		testmm_fail_after(&z->mm, (long)(u8(r) % 6));
