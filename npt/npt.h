@@ -259,7 +259,7 @@ int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned
  * same sharing; va, size and pa are the run's, pte its first leaf's, level
  * its leaves'. 1 GiB of 4 KiB leaves mapped linearly alike is one visit. A
  * run closes before a TABLE_PRE or TABLE_POST visit, so with those it stays
- * inside one table. npt_walk only (npt_cursor_init refuses it). */
+ * inside one table. npt_walk and cursors alike. */
 #define NPT_WALK_RUNS       0x8u
 struct npt_visit {
 	unsigned kind;   /* the NPT_WALK_* this call is for */

@@ -279,6 +279,7 @@ static void compare_runs(struct fctx *c, const struct npt_table *t, uint64_t va,
 	EXPECT_OK(c, npt_walk(t, va, size, NPT_WALK_LEAF | tables, walk_rec, &leaves));
 	merge_runs(&leaves, &want);
 	EXPECT_OK(c, npt_walk(t, va, size, NPT_WALK_RUNS | tables, walk_rec, &got));
+	compare(c, t, va, size, NPT_WALK_RUNS | tables); /* a cursor's runs: the walk's */
 	ck_assert_msg(got.n == want.n, "[%s] runs over [0x%llx +0x%llx) tables %u: %zu visits, "
 		      "expected %zu", c->name, (unsigned long long)va, (unsigned long long)size,
 		      tables, got.n, want.n);
@@ -466,7 +467,7 @@ START_TEST(t_bad)
 	EXPECT_RC(&c, npt_cursor_init(NULL, t, 0, PG, NPT_WALK_LEAF), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_cursor_init(&cur, NULL, 0, PG, NPT_WALK_LEAF), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, 0x10), NPT_ERR_INVAL);
-	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, NPT_WALK_RUNS), NPT_ERR_INVAL);
+	EXPECT_RC(&c, npt_cursor_init(&cur, t, 0, PG, NPT_WALK_RUNS | NPT_WALK_LEAF), NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_walk(t, 0, PG, NPT_WALK_RUNS | NPT_WALK_LEAF, walk_rec, NULL),
 		  NPT_ERR_INVAL);
 	EXPECT_RC(&c, npt_walk(t, 0, PG, 0x10, walk_rec, NULL), NPT_ERR_INVAL);
