@@ -85,12 +85,22 @@ static int nop_visit(const struct npt_visit *v, void *arg)
 	return 0;
 }
 
+/* npt_map_sg of one piece: refused as npt_map_region is. */
+static int map_sg1(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t size, unsigned flags,
+		   unsigned opts)
+{
+	const struct npt_sg sg = { pa, size };
+
+	return npt_map_sg(t, va, &sg, 1, flags, opts);
+}
+
 /* Every call that takes an input range, with [va, va + size). */
 static void all_ranges(struct bfx *x, uint64_t va, uint64_t size, int exp)
 {
 	struct fctx *c = &x->c;
 
 	REFUSED(x, npt_map_region(x->t, va, x->pa, size, c->rw, 0), exp);
+	REFUSED(x, map_sg1(x->t, va, x->pa, size, c->rw, 0), exp);
 	REFUSED(x, npt_unmap_region(x->t, va, size), exp);
 	REFUSED(x, npt_protect_region(x->t, va, size, c->ro), exp);
 	REFUSED(x, npt_unmap_sparse(x->t, va, size), exp);
@@ -129,6 +139,7 @@ START_TEST(t_misaligned)
 		all_ranges(&x, x.va, o, NPT_ERR_ALIGN);
 		REFUSED(&x, npt_map(x.t, x.fva, x.pa + o, PG, c->rw), NPT_ERR_ALIGN);
 		REFUSED(&x, npt_map_region(x.t, x.fva, x.pa + o, PG, c->rw, 0), NPT_ERR_ALIGN);
+		REFUSED(&x, map_sg1(x.t, x.fva, x.pa + o, PG, c->rw, 0), NPT_ERR_ALIGN);
 		REFUSED(&x, npt_remap(x.t, x.va, x.pa + o, c->rw), NPT_ERR_ALIGN);
 		REFUSED(&x, npt_copy_from(x.t2, x.t, o, c->root_esize), NPT_ERR_ALIGN);
 		REFUSED(&x, npt_copy_from(x.t2, x.t, 0, c->root_esize + o), NPT_ERR_ALIGN);
@@ -199,6 +210,7 @@ START_TEST(t_zero_and_wrap)
 		NPT_ERR_RANGE);
 	/* the output wraps */
 	REFUSED(&x, npt_map_region(x.t, x.fva, 0 - PG, 2 * PG, c->rw, 0), NPT_ERR_RANGE);
+	REFUSED(&x, map_sg1(x.t, x.fva, 0 - PG, 2 * PG, c->rw, 0), NPT_ERR_RANGE);
 	bfx_fini(&x);
 }
 END_TEST
@@ -269,7 +281,9 @@ START_TEST(t_output_width)
 	REFUSED(&x, npt_map(x.t, x.fva, 1ull << 63, PG, c->rw), NPT_ERR_RANGE);
 	REFUSED(&x, npt_map(x.t, x.fva, 0 - PG, PG, c->rw), NPT_ERR_RANGE);
 	REFUSED(&x, npt_map_region(x.t, x.fva, end - PG, 2 * PG, c->rw, 0), NPT_ERR_RANGE);
+	REFUSED(&x, map_sg1(x.t, x.fva, end - PG, 2 * PG, c->rw, 0), NPT_ERR_RANGE);
 	REFUSED(&x, npt_map_region(x.t, x.fva, end, PG, c->rw, NPT_MAP_HUGE), NPT_ERR_RANGE);
+	REFUSED(&x, map_sg1(x.t, x.fva, end, PG, c->rw, NPT_MAP_HUGE), NPT_ERR_RANGE);
 	REFUSED(&x, npt_remap(x.t, x.va, end, c->rw), NPT_ERR_RANGE);
 	REFUSED(&x, npt_remap(x.t, x.va, end | x.pa, c->rw), NPT_ERR_RANGE);
 	for (l = 1; l <= c->top_leaf; l++) {
@@ -305,6 +319,7 @@ START_TEST(t_flags)
 		n0++;
 		REFUSED(&x, npt_map(x.t, x.fva, x.pa, PG, s), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, 3 * PG, s, 0), NPT_ERR_FLAGS);
+		REFUSED(&x, map_sg1(x.t, x.fva, x.pa, 3 * PG, s, 0), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_protect(x.t, x.va, s), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_protect_region(x.t, x.va, 3 * PG, s), NPT_ERR_FLAGS);
 		REFUSED(&x, npt_protect_sparse(x.t, x.va, 3 * PG, s), NPT_ERR_FLAGS);
@@ -351,6 +366,7 @@ START_TEST(t_null_and_inval)
 	/* NULL table */
 	ck_assert_int_eq(npt_map(NULL, x.fva, x.pa, PG, c->rw), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_map_region(NULL, x.fva, x.pa, PG, c->rw, 0), NPT_ERR_INVAL);
+	ck_assert_int_eq(map_sg1(NULL, x.fva, x.pa, PG, c->rw, 0), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_unmap(NULL, x.va, NULL, NULL), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_unmap_region(NULL, x.va, PG), NPT_ERR_INVAL);
 	ck_assert_int_eq(npt_protect(NULL, x.va, c->ro), NPT_ERR_INVAL);
@@ -400,6 +416,7 @@ START_TEST(t_null_and_inval)
 	}
 	/* unknown options, walk kinds, NULL visitor */
 	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, NPT_MAP_REPLACE << 1), NPT_ERR_INVAL);
+	REFUSED(&x, map_sg1(x.t, x.fva, x.pa, PG, c->rw, NPT_MAP_REPLACE << 1), NPT_ERR_INVAL);
 	REFUSED(&x, npt_map_region(x.t, x.fva, x.pa, PG, c->rw, ~0u), NPT_ERR_INVAL);
 	REFUSED(&x, npt_walk(x.t, x.va, PG, 0x10, nop_visit, NULL), NPT_ERR_INVAL);
 	REFUSED(&x, npt_walk(x.t, x.va, PG, NPT_WALK_LEAF | NPT_WALK_RUNS, nop_visit, NULL),
