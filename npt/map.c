@@ -1,15 +1,21 @@
 /*
- * npt_map_region and npt_map: the map visitor of the walker (op.h).
+ * npt_map_region, npt_map_sg and npt_map: the map visitor of the walker
+ * (op.h).
  *
  *  - an empty entry the range covers whole takes a leaf where its level,
  *    opts and alignment allow one, else gets a new table below it;
  *  - a leaf or a table the range covers whole collides (NPT_ERR_ALREADY_
  *    MAPPED): tables are never left empty (but for those another table
  *    shares, share.c), and a level-1 entry with full_bit has every leaf;
+ *  - with NPT_MAP_REPLACE nothing collides: a leaf or table is replaced
+ *    by the leaf that fits there, else split (a leaf) or walked (a table)
+ *    and replaced below;
  *  - leaf tables are checked and filled as runs (runs.c), and an all-empty
  *    table (a new one, or one the plan walks virtually) has the entries the
  *    range covers whole written as one run: leaves where its level allows,
- *    otherwise, one level above the leaves, whole leaf tables.
+ *    otherwise, one level above the leaves, whole leaf tables;
+ *  - npt_map_sg's output is piecewise: the visitor asks map_out for the
+ *    output of each address and how far it follows on.
  */
 #include "op.h"
 #include "runs.h"
@@ -140,10 +146,8 @@ static NPT_ALWAYS_INLINE int map_visit(struct npt_walk *w, struct npt_ctx *c, un
 	}
 }
 
-/* A run of a leaf table: in the plan nothing in it may be present; applied,
- * the leaves of consecutive output addresses. Empty to present needs no
- * flush. */
-/* Entries lo..hi of a leaf table, applied: pages from output pa on. */
+/* Entries lo..hi of a leaf table, applied: pages from output pa on. Empty
+ * to present needs no flush; a replaced entry is noted. */
 static void leaves_write(struct npt_walk *w, const struct npt_tref *tr, uint64_t base,
 			 unsigned lo, unsigned hi, uint64_t pa)
 {
@@ -175,6 +179,8 @@ static void leaves_write(struct npt_walk *w, const struct npt_tref *tr, uint64_t
 		npt_pte_set(&tr->tbl[i], o->tmpl[0] | addr);
 }
 
+/* A run of a leaf table: in the plan nothing in it may be present (but
+ * for a replace); applied, the leaves of each stretch of output. */
 static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
 		      unsigned hi)
 {

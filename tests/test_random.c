@@ -397,10 +397,9 @@ static void sg_op(struct rt *r, unsigned long inj, uint64_t frames, size_t live,
 	 * the model's ranges: the runs of pieces that follow on */
 	set = model_unmap_sparse(&r->m, va, size, 0);
 	for (i = 0, off = 0; i < n; i = j) {
-		uint64_t len = sg[i].size;
+		uint64_t len;
 
-		for (j = i + 1; j < n && sg[j].pa == sg[i].pa + len; j++)
-			len += sg[j].size;
+		j = (unsigned)model_sg_run(sg, n, i, &len);
 		if (set == MODEL_OK)
 			set = model_map_region(&r->m, va + off, sg[i].pa, len, flags, opts, 0);
 		off += len;
@@ -411,10 +410,9 @@ static void sg_op(struct rt *r, unsigned long inj, uint64_t frames, size_t live,
 	if (rc != 0)
 		return;
 	for (i = 0, off = 0; i < n; i = j) {
-		uint64_t len = sg[i].size;
+		uint64_t len;
 
-		for (j = i + 1; j < n && sg[j].pa == sg[i].pa + len; j++)
-			len += sg[j].size;
+		j = (unsigned)model_sg_run(sg, n, i, &len);
 		model_map_region(&r->m, va + off, sg[i].pa, len, flags, opts, 1);
 		off += len;
 	}

@@ -1,5 +1,43 @@
-/* The calls of npt_user.h that take either allocator. */
+/* The calls of npt_user.h that take either allocator, and the npt_mm
+ * callbacks both hand to their own take and give. */
 #include "user_mm.h"
+
+static int user_alloc(void *ctx, uint64_t *pa)
+{
+	struct npt_user_mm *h = ctx;
+
+	return h->take(h, 1, pa);
+}
+
+static void user_free(void *ctx, uint64_t pa)
+{
+	struct npt_user_mm *h = ctx;
+
+	h->give(h, pa, 1);
+}
+
+static int user_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
+{
+	struct npt_user_mm *h = ctx;
+
+	return h->take(h, count, pa);
+}
+
+static void user_free_contig(void *ctx, uint64_t pa, unsigned count)
+{
+	struct npt_user_mm *h = ctx;
+
+	h->give(h, pa, count);
+}
+
+void npt_user_mm_calls(struct npt_user_mm *h)
+{
+	h->mm.ctx = h;
+	h->mm.alloc = user_alloc;
+	h->mm.free = user_free;
+	h->mm.alloc_contig = user_alloc_contig;
+	h->mm.free_contig = user_free_contig;
+}
 
 uint64_t npt_user_mm_frames(const struct npt_mm *mm)
 {

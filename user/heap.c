@@ -128,8 +128,9 @@ static void unnumber(struct heap *m, uint64_t fn, unsigned count)
 	/* else the number is lost, not the memory */
 }
 
-static int take(struct heap *m, unsigned count, uint64_t *pa)
+static int take(struct npt_user_mm *h, unsigned count, uint64_t *pa)
 {
+	struct heap *m = (struct heap *)h;
 	uint64_t align = 1, fn;
 	unsigned char *mem;
 	unsigned k;
@@ -159,8 +160,9 @@ static int take(struct heap *m, unsigned count, uint64_t *pa)
 	return 0;
 }
 
-static void give(struct heap *m, uint64_t pa, unsigned count)
+static void give(struct npt_user_mm *h, uint64_t pa, unsigned count)
 {
+	struct heap *m = (struct heap *)h;
 	struct slot *s = (pa & (NPT_USER_FRAME - 1)) ? NULL : slot_of(m, pa >> 12);
 	void *mem;
 	unsigned k;
@@ -180,26 +182,6 @@ static void give(struct heap *m, uint64_t pa, unsigned count)
 	m->h.used -= count;
 	npt_user_unlock(&m->h);
 	free(mem);
-}
-
-static int heap_alloc(void *ctx, uint64_t *pa)
-{
-	return take(ctx, 1, pa);
-}
-
-static void heap_free(void *ctx, uint64_t pa)
-{
-	give(ctx, pa, 1);
-}
-
-static int heap_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	return take(ctx, count, pa);
-}
-
-static void heap_free_contig(void *ctx, uint64_t pa, unsigned count)
-{
-	give(ctx, pa, count);
 }
 
 static void *heap_virt(void *ctx, uint64_t pa)
@@ -226,12 +208,10 @@ struct npt_mm *npt_user_malloc_mm(void)
 	m->next = 1;
 	m->h.kind = NPT_USER_HEAP;
 	m->h.capacity = UINT64_MAX;
-	m->h.mm.ctx = m;
-	m->h.mm.alloc = heap_alloc;
-	m->h.mm.free = heap_free;
+	m->h.take = take;
+	m->h.give = give;
+	npt_user_mm_calls(&m->h);
 	m->h.mm.phys_to_virt = heap_virt;
-	m->h.mm.alloc_contig = heap_alloc_contig;
-	m->h.mm.free_contig = heap_free_contig;
 	m->h.mm.frame_word = heap_word;
 	return &m->h.mm;
 }

@@ -22,8 +22,9 @@ struct pool {
 	uint32_t *words;
 };
 
-static int take(struct pool *p, unsigned count, uint64_t *pa)
+static int take(struct npt_user_mm *h, unsigned count, uint64_t *pa)
 {
+	struct pool *p = (struct pool *)h;
 	uint64_t align = 1, i, k;
 
 	if (count == 0)
@@ -58,8 +59,9 @@ static int take(struct pool *p, unsigned count, uint64_t *pa)
 	return 0;
 }
 
-static void give(struct pool *p, uint64_t pa, unsigned count)
+static void give(struct npt_user_mm *h, uint64_t pa, unsigned count)
 {
+	struct pool *p = (struct pool *)h;
 	const uint64_t i = (pa - p->base_pa) / NPT_USER_FRAME;
 	uint64_t k;
 
@@ -82,26 +84,6 @@ static void give(struct pool *p, uint64_t pa, unsigned count)
 		p->hint = i;
 	p->h.used -= count;
 	npt_user_unlock(&p->h);
-}
-
-static int pool_alloc(void *ctx, uint64_t *pa)
-{
-	return take(ctx, 1, pa);
-}
-
-static void pool_free(void *ctx, uint64_t pa)
-{
-	give(ctx, pa, 1);
-}
-
-static int pool_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	return take(ctx, count, pa);
-}
-
-static void pool_free_contig(void *ctx, uint64_t pa, unsigned count)
-{
-	give(ctx, pa, count);
 }
 
 static void *pool_virt(void *ctx, uint64_t pa)
@@ -143,12 +125,10 @@ struct npt_mm *npt_user_pool_mm(void *mem, size_t size, uint64_t base_pa)
 	memset(p->state, SINGLE, meta); /* the bookkeeping's own frames, never free */
 	p->h.kind = NPT_USER_POOL;
 	p->h.capacity = frames - meta;
-	p->h.mm.ctx = p;
-	p->h.mm.alloc = pool_alloc;
-	p->h.mm.free = pool_free;
+	p->h.take = take;
+	p->h.give = give;
+	npt_user_mm_calls(&p->h);
 	p->h.mm.phys_to_virt = pool_virt;
-	p->h.mm.alloc_contig = pool_alloc_contig;
-	p->h.mm.free_contig = pool_free_contig;
 	p->h.mm.frame_word = pool_word;
 	p->h.mm.flags = NPT_MM_LINEAR;
 	p->h.mm.linear_offset = (uintptr_t)mem - (uintptr_t)base_pa;

@@ -19,6 +19,9 @@ struct npt_user_mm {
 	char lock;
 	uint64_t used;     /* frames out */
 	uint64_t capacity; /* frames it can hand out at all (heap: UINT64_MAX) */
+	/* the allocator's own: count frames (a block of them for count > 1) */
+	int (*take)(struct npt_user_mm *h, unsigned count, uint64_t *pa);
+	void (*give)(struct npt_user_mm *h, uint64_t pa, unsigned count);
 };
 
 static inline struct npt_user_mm *npt_user_of(const struct npt_mm *mm)
@@ -45,5 +48,8 @@ static inline void npt_user_bad_free(const char *mm, const char *what, uint64_t 
 }
 
 void npt_user_heap_delete(struct npt_user_mm *h);
+/* mm's alloc, free, alloc_contig and free_contig, through h->take and
+ * h->give. */
+void npt_user_mm_calls(struct npt_user_mm *h);
 
 #endif

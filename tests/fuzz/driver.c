@@ -893,10 +893,9 @@ static int op_map_sg(struct fz *z, struct rd *r, unsigned ti)
 	if (opts & ~(NPT_MAP_HUGE | NPT_MAP_REPLACE))
 		set |= MODEL_BIT(NPT_ERR_INVAL);
 	for (i = 0, size = 0; i < k; i = j) {
-		uint64_t len = sg[i].size;
+		uint64_t len;
 
-		for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
-			len += sg[j].size;
+		j = (unsigned)model_sg_run(sg, k, i, &len);
 		if (len)
 			set |= model_map_region(&z->m[ti], va + size, sg[i].pa, len, flags, opts, 0) &
 			       ARG_ERRS;
@@ -904,11 +903,10 @@ static int op_map_sg(struct fz *z, struct rd *r, unsigned ti)
 	}
 	/* valid arguments: the runs' state, the first refusal */
 	for (i = 0, size = 0; i < k && !set; i = j) {
-		uint64_t len = sg[i].size;
+		uint64_t len;
 		unsigned e;
 
-		for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
-			len += sg[j].size;
+		j = (unsigned)model_sg_run(sg, k, i, &len);
 		e = model_map_region(&z->m[ti], va + size, sg[i].pa, len, flags, opts, 0);
 		if (e != MODEL_OK)
 			set = e;
@@ -926,10 +924,9 @@ static int op_map_sg(struct fz *z, struct rd *r, unsigned ti)
 	rc = after_call(z, &cs, set, rc);
 	if (rc == 1) {
 		for (i = 0, off = 0; i < k; i = j) {
-			uint64_t len = sg[i].size;
+			uint64_t len;
 
-			for (j = i + 1; j < k && sg[j].pa == sg[i].pa + len; j++)
-				len += sg[j].size;
+			j = (unsigned)model_sg_run(sg, k, i, &len);
 			model_map_region(&z->m[ti], va + off, sg[i].pa, len, flags, opts, 1);
 			off += len;
 		}

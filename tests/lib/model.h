@@ -97,6 +97,18 @@ unsigned model_remap(struct model *m, uint64_t va, uint64_t pa, unsigned flags, 
 unsigned model_query(const struct model *m, uint64_t va, uint64_t *pa, unsigned *flags,
 		     uint64_t *page_size);
 
+/* npt_map_sg's list as map_regions: the run of pieces from sg[i] on whose
+ * output follows on; returns the index after it, its size in *len. */
+static inline size_t model_sg_run(const struct npt_sg *sg, size_t n, size_t i, uint64_t *len)
+{
+	size_t j;
+
+	*len = sg[i].size;
+	for (j = i + 1; j < n && sg[j].pa == sg[i].pa + *len; j++)
+		*len += sg[j].size;
+	return j;
+}
+
 /* The leaf containing va, or NULL. */
 const struct mleaf *model_find(const struct model *m, uint64_t va);
 
