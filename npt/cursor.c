@@ -78,14 +78,14 @@ static int run_visit(struct npt_cursor *c, struct cursor *s)
 static int run_leaf(struct npt_cursor *c, struct cursor *s, const struct npt_ctx *e,
 		    struct npt_visit *v)
 {
+	const int due = s->open;
+
 	if (s->open && e->level == s->run.level && v->flags == s->run.flags &&
 	    e->shared == s->run.shared && e->base == s->run_end && v->pa == s->run.pa + s->run.size) {
 		s->run.size += v->size;
 		s->run_end += v->size;
 		return 0;
 	}
-	const int due = s->open;
-
 	if (due)
 		c->v = s->run;
 	v->kind = NPT_WALK_RUNS;
