@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every test: the suite built with gcc and with clang (debug), then with
 # ASan+UBSan (clang); the engine suites cross-built for aarch64 and riscv64
-# and run under qemu-user; the freestanding check of all four targets
+# and run under qemu-user, the two side by side; the freestanding check of all four targets
 # (tests/freestanding.sh: no libc, no FP/vector code, the engine tests
 # linked with no libc, loongarch64 included); the Debian packages
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
@@ -15,36 +15,60 @@ cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 bad=()
 
-# run NAME CONFIGURE-ARGS...: configure build-NAME and run `ninja test` there.
-run() {
+# build_test NAME CONFIGURE-ARGS...: configure build-NAME and run `ninja
+# test` there, its output in build-NAME/test.out and its status in
+# build-NAME/test.rc.
+build_test() {
 	local name=$1 dir=build-$1
 	shift
-	echo "=== $name: $*"
 	mkdir -p "$dir"
-	if ! python3 configure.py "$@" --builddir "$dir" -o "$dir/build.ninja"; then
+	rm -f "$dir/test.out" "$dir/test.rc"
+	if ! python3 configure.py "$@" --builddir "$dir" -o "$dir/build.ninja" >"$dir/test.out" 2>&1; then
+		echo configure >"$dir/test.rc"
+		return
+	fi
+	ninja -f "$dir/build.ninja" test >>"$dir/test.out" 2>&1
+	echo $? >"$dir/test.rc"
+}
+
+# tally NAME: print build-NAME's output and count its tests.
+tally() {
+	local name=$1 dir=build-$1 rc sum p f s
+	cat "$dir/test.out"
+	rc=$(cat "$dir/test.rc" 2>/dev/null || echo none)
+	if [ "$rc" = configure ]; then
 		failed=$((failed + 1)); bad+=("$name (configure)"); return
 	fi
-	ninja -f "$dir/build.ninja" test 2>&1 | tee "$dir/test.out"
-	local rc=${PIPESTATUS[0]}
-	local sum
 	sum=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$dir/test.out" | tail -n 1)
 	if [ -z "$sum" ]; then
 		# The build failed before any test ran: count the run as one failure.
 		failed=$((failed + 1)); bad+=("$name (build)"); return
 	fi
-	local p f s
 	read -r p _ f _ s _ <<<"$sum"
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-	[ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || bad+=("$name")
+	[ "$rc" = 0 ] && [ "$f" -eq 0 ] || bad+=("$name")
+}
+
+# run NAME CONFIGURE-ARGS...: one build tree's tests.
+run() {
+	echo "=== $1: ${*:2}"
+	build_test "$@"
+	tally "$1"
 }
 
 run gcc --cc gcc --mode debug
 run clang --cc clang --mode debug
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan --cc clang --mode asan
 # The engine suites on other CPUs (clang-19, qemu-user; libcheck from arm64
-# multiarch, and for riscv64 built by scripts/cross-check.sh).
-CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run aarch64 --target aarch64
-CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run riscv64 --target riscv64
+# multiarch, and for riscv64 built by scripts/cross-check.sh). Each runs its
+# tests one at a time on one core, so the two trees run side by side.
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test aarch64 --target aarch64 &
+CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test riscv64 --target riscv64 &
+wait
+echo "=== aarch64: --target aarch64"
+tally aarch64
+echo "=== riscv64: --target riscv64"
+tally riscv64
 
 # extra NAME CMD...: one more check, counted as one test.
 extra() {
