@@ -202,49 +202,74 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 	return 0;
 }
 
-/* An all-empty table above level 0: the entries the range covers whole as
- * one run. Nothing can collide there, so the plan only counts. */
-static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
-		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi)
+/* Entries lo..hi of an all-empty table at level, covered whole by one
+ * stretch of output (delta: output minus input address): leaves where the
+ * level allows them, else, at level 1, whole leaf tables. 0 where neither
+ * can go (the walk goes entry by entry). */
+static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tref *tr,
+			 uint64_t base, unsigned lo, unsigned hi, uint64_t delta)
 {
 	struct npt_op *o = npt_op_of(w);
 	const struct npt_format *f = w->f;
 	const uint64_t esz = npt_level_size(level);
+	unsigned k;
+
+	if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
+		if (w->apply)
+			npt_run_fill(tr->tbl, lo, hi, o->tmpl[level],
+				     npt_addr_bits(f, base + (uint64_t)lo * esz + delta),
+				     esz >> f->addr_shift, f->addr_mask);
+		return 1;
+	}
+	if (level != 1)
+		return 0;
+	if (!w->apply) {
+		o->need += hi - lo + 1;
+		return 1;
+	}
+	for (k = lo; k <= hi; k++) {
+		const struct npt_counts full = { NPT_ENTRIES, NPT_ENTRIES };
+		uint64_t pa = npt_prealloc_take(w->t, &o->cache);
+
+		npt_counts_put(npt_leaf_word(w->t, pa), &full);
+		npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
+			     npt_addr_bits(f, base + (uint64_t)k * esz + delta),
+			     NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
+		npt_pte_publish(&tr->tbl[k], npt_table_pte(f, pa, 1, 1));
+	}
+	return 1;
+}
+
+/* An all-empty table above level 0: the entries the range covers whole, a
+ * run for each stretch whose output follows on (one for map_region; for
+ * npt_map_sg, as far as stretches end on entry boundaries). Nothing can
+ * collide there, so the plan only counts. */
+static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
+		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi)
+{
+	struct npt_op *o = npt_op_of(w);
+	const uint64_t esz = npt_level_size(level);
 	/* [flo, fhi]: the entries the range covers whole */
 	const unsigned flo = lo + (w->first > base + (uint64_t)lo * esz);
 	const unsigned fhi = hi - (w->last < base + (uint64_t)hi * esz + esz - 1);
-	/* output address of a wholly covered entry: o->pa + (its base - first) */
-	const uint64_t delta = o->pa - w->first;
-	unsigned k;
+	unsigned k = flo;
 
-	if (flo > fhi || fhi > hi || o->sg)
-		return 0; /* npt_map_sg: entry by entry */
-	if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
-		if (w->apply)
-			npt_run_fill(tr->tbl, flo, fhi, o->tmpl[level],
-				     npt_addr_bits(f, base + (uint64_t)flo * esz + delta),
-				     esz >> f->addr_shift, f->addr_mask);
-	} else if (level == 1) {
-		if (!w->apply) {
-			o->need += fhi - flo + 1;
-		} else {
-			const struct npt_counts full = { NPT_ENTRIES, NPT_ENTRIES };
-
-			for (k = flo; k <= fhi; k++) {
-				uint64_t pa = npt_prealloc_take(w->t, &o->cache);
-
-				npt_counts_put(npt_leaf_word(w->t, pa), &full);
-				npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
-					     npt_addr_bits(f, base + (uint64_t)k * esz + delta),
-					     NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
-				npt_pte_publish(&tr->tbl[k], npt_table_pte(f, pa, 1, 1));
-			}
-		}
-	} else {
+	if (flo > fhi || fhi > hi)
 		return 0;
+	while (k <= fhi) {
+		const uint64_t ia = base + (uint64_t)k * esz;
+		uint64_t len, pa = map_out(o, ia, &len);
+		/* the entries from k on inside this stretch */
+		const uint64_t n = len / esz < fhi - k + 1 ? len / esz : fhi - k + 1;
+
+		if (!n || !empty_stretch(w, level, tr, base, k, k + (unsigned)n - 1, pa - ia))
+			break;
+		k += (unsigned)n;
 	}
-	*done_lo = flo;
-	*done_hi = fhi;
+	if (k > flo) {
+		*done_lo = flo;
+		*done_hi = k - 1;
+	}
 	return 0;
 }
 
