@@ -876,11 +876,6 @@ static int op_map_sg(struct fz *z, struct rd *r, unsigned ti)
 
 		if (len > left)
 			len = left;
-		/* npt_map_sg visits each entry of its range (map_region fills
-		 * whole empty tables at once): 4 GiB at most, not the 2^47
-		 * bytes gen_size may give */
-		if (len > 1ull << 30)
-			len = 1ull << 30;
 		sg[k].pa = k && (u8(r) & 1) ? sg[k - 1].pa + sg[k - 1].size : gen_pa(z, r, va + off);
 		sg[k++].size = len;
 		off += len;
