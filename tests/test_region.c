@@ -440,32 +440,47 @@ END_TEST
 
 /* ---- the sparse forms ------------------------------------------------------------ */
 
-/* The record of the last call is exactly the runs want[0..n) (4 KiB
- * entries, no table runs), or NONE with n == 0. */
-static void expect_runs(struct fctx *c, const struct npt_table *t, const uint64_t *want, unsigned n,
-			const char *what)
+/* The record of the last call is exactly runs want[0..n) of {va, size,
+ * level, flags}, or NONE with n == 0. */
+struct run4 {
+	uint64_t va, size;
+	unsigned level, flags;
+};
+
+static void expect_record(struct fctx *c, const struct npt_table *t, const struct run4 *want,
+			  unsigned n, const char *what)
 {
 	struct npt_flush f;
 	unsigned i;
 
 	npt_last_flush(t, &f);
-	if (!n) {
-		ck_assert_msg(f.kind == NPT_FLUSH_NONE, "[%s] %s: flush kind %u, expected NONE",
-			      c->name, what, f.kind);
-		return;
-	}
-	ck_assert_msg(f.kind == NPT_FLUSH_RANGE && f.nranges == n,
-		      "[%s] %s: flush kind %u with %u runs, expected %u runs", c->name, what, f.kind,
-		      f.nranges, n);
+	ck_assert_msg(n ? f.kind == NPT_FLUSH_RANGE && f.nranges == n : f.kind == NPT_FLUSH_NONE,
+		      "[%s] %s: flush kind %u with %u runs, expected %u runs", c->name, what,
+		      f.kind, f.nranges, n);
 	for (i = 0; i < n; i++)
-		ck_assert_msg(f.ranges[i].va == want[2 * i] && f.ranges[i].size == want[2 * i + 1] &&
-				      f.ranges[i].level == 0 && f.ranges[i].flags == 0,
+		ck_assert_msg(f.ranges[i].va == want[i].va && f.ranges[i].size == want[i].size &&
+				      f.ranges[i].level == want[i].level &&
+				      f.ranges[i].flags == want[i].flags,
 			      "[%s] %s: run %u is [0x%llx +0x%llx) level %u flags %u, expected "
-			      "[0x%llx +0x%llx)",
+			      "[0x%llx +0x%llx) level %u flags %u",
 			      c->name, what, i, (unsigned long long)f.ranges[i].va,
 			      (unsigned long long)f.ranges[i].size, f.ranges[i].level,
-			      f.ranges[i].flags, (unsigned long long)want[2 * i],
-			      (unsigned long long)want[2 * i + 1]);
+			      f.ranges[i].flags, (unsigned long long)want[i].va,
+			      (unsigned long long)want[i].size, want[i].level, want[i].flags);
+}
+
+/* The same with 4 KiB runs and no table runs: want[] holds {va, size}
+ * pairs. */
+static void expect_runs(struct fctx *c, const struct npt_table *t, const uint64_t *want, unsigned n,
+			const char *what)
+{
+	struct run4 r[NPT_FLUSH_RANGES];
+	unsigned i;
+
+	ck_assert_uint_le(n, NPT_FLUSH_RANGES);
+	for (i = 0; i < n; i++)
+		r[i] = (struct run4){ want[2 * i], want[2 * i + 1], 0, 0 };
+	expect_record(c, t, r, n, what);
 }
 
 START_TEST(t_sparse)
@@ -534,35 +549,6 @@ START_TEST(t_sparse)
 END_TEST
 
 /* ---- NPT_MAP_REPLACE --------------------------------------------------------------- */
-
-/* The record of the last call is exactly runs want[0..n) of {va, size,
- * level, flags}, or NONE with n == 0. */
-struct run4 {
-	uint64_t va, size;
-	unsigned level, flags;
-};
-
-static void expect_record(struct fctx *c, const struct npt_table *t, const struct run4 *want,
-			  unsigned n, const char *what)
-{
-	struct npt_flush f;
-	unsigned i;
-
-	npt_last_flush(t, &f);
-	ck_assert_msg(n ? f.kind == NPT_FLUSH_RANGE && f.nranges == n : f.kind == NPT_FLUSH_NONE,
-		      "[%s] %s: flush kind %u with %u runs, expected %u runs", c->name, what,
-		      f.kind, f.nranges, n);
-	for (i = 0; i < n; i++)
-		ck_assert_msg(f.ranges[i].va == want[i].va && f.ranges[i].size == want[i].size &&
-				      f.ranges[i].level == want[i].level &&
-				      f.ranges[i].flags == want[i].flags,
-			      "[%s] %s: run %u is [0x%llx +0x%llx) level %u flags %u, expected "
-			      "[0x%llx +0x%llx) level %u flags %u",
-			      c->name, what, i, (unsigned long long)f.ranges[i].va,
-			      (unsigned long long)f.ranges[i].size, f.ranges[i].level,
-			      f.ranges[i].flags, (unsigned long long)want[i].va,
-			      (unsigned long long)want[i].size, want[i].level, want[i].flags);
-}
 
 /* The engine's own structure (tests/lib/invariants.c): full_bit and the
  * frame-word counts included, every frame accounted for. */
