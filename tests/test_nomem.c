@@ -239,6 +239,25 @@ static void each_huge_level(unsigned idx,
 	fctx_fini(&c);
 }
 
+/* The end of a body: the table checked, freed, and every frame back. */
+static void body_done(struct fctx *c, struct npt_table *t)
+{
+	check_tree(c, t, 0, NULL);
+	npt_free(t);
+	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+}
+
+/* A table with two level-L leaves of size S at A and A + 2S (output P and
+ * P + 2S) and a hole between them. */
+static struct npt_table *two_leaves(struct fctx *c, uint64_t S, uint64_t A, uint64_t P)
+{
+	struct npt_table *t = fctx_new(c);
+
+	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
+	EXPECT_OK(c, npt_map(t, A + 2 * S, P + 2 * S, S, c->rw));
+	return t;
+}
+
 /* op 1: protect_region, else unmap_region */
 static void split_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t P,
 		       unsigned other, unsigned op)
@@ -281,9 +300,7 @@ static void split_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint6
 		check_mapped(c, t, k.va, P + S - 3 * PG, 7 * PG, other, __LINE__);
 	else
 		check_unmapped(c, t, k.va, 7 * PG, __LINE__);
-	check_tree(c, t, 0, NULL);
-	npt_free(t);
-	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+	body_done(c, t);
 }
 
 START_TEST(t_nomem_split)
@@ -302,9 +319,7 @@ static void sparse_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint
 	struct call k;
 	unsigned n;
 
-	t = fctx_new(c);
-	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
-	EXPECT_OK(c, npt_map(t, A + 2 * S, P + 2 * S, S, c->rw));
+	t = two_leaves(c, S, A, P);
 	k.kind = op ? C_PROTECT_SPARSE : C_UNMAP_SPARSE;
 	k.va = A + S - 3 * PG;
 	k.pa = 0;
@@ -324,9 +339,7 @@ static void sparse_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint
 	} else {
 		check_unmapped(c, t, k.va, k.size, __LINE__);
 	}
-	check_tree(c, t, 0, NULL);
-	npt_free(t);
-	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+	body_done(c, t);
 }
 
 START_TEST(t_nomem_sparse)
@@ -345,9 +358,7 @@ static void replace_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uin
 	struct call k;
 	unsigned n;
 
-	t = fctx_new(c);
-	EXPECT_OK(c, npt_map(t, A, P, S, c->rw));
-	EXPECT_OK(c, npt_map(t, A + 2 * S, P + 2 * S, S, c->rw));
+	t = two_leaves(c, S, A, P);
 	k.kind = C_REPLACE;
 	k.va = A + S - 3 * PG;
 	k.pa = P - 3 * PG + (op ? lsize(L - 1) : 0);
@@ -360,9 +371,7 @@ static void replace_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uin
 	check_mapped(c, t, A, P, S - 3 * PG, c->rw, __LINE__);
 	check_mapped(c, t, k.va, k.pa, k.size, other, __LINE__);
 	check_mapped(c, t, A + 2 * S + 4 * PG, P + 2 * S + 4 * PG, S - 4 * PG, c->rw, __LINE__);
-	check_tree(c, t, 0, NULL);
-	npt_free(t);
-	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+	body_done(c, t);
 }
 
 START_TEST(t_nomem_replace)
@@ -400,9 +409,7 @@ static void sg_body(struct fctx *c, unsigned L, uint64_t S, uint64_t A, uint64_t
 	check_mapped(c, t, A + 2 * S, P + PG, PG, other, __LINE__);
 	if (op)
 		check_mapped(c, t, A + 2 * S + PG, P + S + PG, S - PG, c->rw, __LINE__);
-	check_tree(c, t, 0, NULL);
-	npt_free(t);
-	ck_assert_uint_eq(testmm_live(&c->mm), 0);
+	body_done(c, t);
 }
 
 START_TEST(t_nomem_sg)
