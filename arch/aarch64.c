@@ -215,6 +215,98 @@ static unsigned arm_s2_decode(const struct npt_format *f, unsigned level, uint64
 	return flags;
 }
 
+/* The hardware's walk (npt_translate_2d).
+ *  - Descriptor types (D8.3.1): bit 0 clear is invalid; 0b01 at level 3 (npt
+ *    level 0) and a block where the granule allows none (level 0 with 4
+ *    KiB, npt level 3) are invalid too: translation faults.
+ *  - Output addresses: 48-bit descriptors hold bits 47:12 only, so with IPS
+ *    = 48 none is too wide (no Address size fault); bits below a block's
+ *    size are RES0 and ignored, as QEMU does.
+ *  - Stage 1 (D8.4.1, D8.4.2): table descriptors take rights away below
+ *    them: APTable[0] (bit 61) EL0 access, APTable[1] (bit 62) writes,
+ *    UXNTable (bit 60) and PXNTable (bit 59) execution (HPD = 0). At the
+ *    leaf AP[2] forbids writes, AP[1] lets EL0 in, UXN / PXN forbid
+ *    execution at EL0 / EL1, and EL1 never executes what EL0 may write.
+ *    PAN = 0, WXN = 0.
+ *  - Stage 2 (D8.4.3): table descriptors carry no rights; S2AP[0] reads,
+ *    S2AP[1] writes, XN[1:0] with FEAT_XNX: 0b00 executable, 0b01 not at
+ *    EL1, 0b10 never, 0b11 not at EL0. A stage-1 walk into Device memory is
+ *    a permission fault (HCR_EL2.PTW = 1, as KVM runs guests).
+ *  - AF = 0 is an Access flag fault (D8.4.5: no FEAT_HAFDBS), taken before
+ *    a permission fault; DBM is ignored (a writable-clean leaf is read-only
+ *    to a write). */
+#define ARM_PXNTABLE       (1ull << 59)
+#define ARM_UXNTABLE       (1ull << 60)
+#define ARM_APTABLE_NO_EL0 (1ull << 61)
+#define ARM_APTABLE_RO     (1ull << 62)
+
+static int arm_hw_type(const struct npt_format *f, unsigned level, uint64_t pte)
+{
+	if (!(pte & ARM_VALID))
+		return NPT_ERR_NOT_MAPPED;
+	if (level == 0)
+		return (pte & ARM_TABLE_PAGE) ? NPT_HW_LEAF : NPT_ERR_NOT_MAPPED;
+	if (pte & ARM_TABLE_PAGE)
+		return NPT_HW_TABLE;
+	return npt_arch_leaf_level(f, level) ? NPT_HW_LEAF : NPT_ERR_NOT_MAPPED;
+}
+
+static int arm_s1_hw(const struct npt_format *f, unsigned level, uint64_t pte, struct npt_hw *w)
+{
+	const int user = (w->access & NPT_U) != 0;
+	const int type = arm_hw_type(f, level, pte);
+
+	if (type != NPT_HW_LEAF) {
+		if (type != NPT_HW_TABLE)
+			return type;
+		if (pte & ARM_APTABLE_NO_EL0)
+			w->allow &= ~NPT_U;
+		if (pte & ARM_APTABLE_RO)
+			w->allow &= ~NPT_W;
+		if (pte & (user ? ARM_UXNTABLE : ARM_PXNTABLE))
+			w->allow &= ~NPT_X;
+		return NPT_HW_TABLE;
+	}
+	/* NPT_ARM_MAIR: Attr0, Attr1 normal, Attr2..7 device (0x04, 0x00). */
+	if ((pte & ARM_ATTRIDX_MASK) >> ARM_ATTRIDX_SHIFT >= ARM_ATTR_DEVICE)
+		w->allow |= NPT_DEVICE;
+	if (!(pte & ARM_AP1))
+		w->allow &= ~NPT_U;
+	if (pte & ARM_AP2)
+		w->allow &= ~NPT_W;
+	if (user && !(w->allow & NPT_U))
+		w->allow &= ~(NPT_R | NPT_W | NPT_X);
+	else if (pte & (user ? ARM_UXN : ARM_PXN))
+		w->allow &= ~NPT_X;
+	else if (!user && (w->allow & (NPT_U | NPT_W)) == (NPT_U | NPT_W))
+		w->allow &= ~NPT_X;
+	if (!(pte & ARM_AF))
+		return NPT_ERR_ACCESSED;
+	return npt_hw_leaf(w);
+}
+
+static int arm_s2_hw(const struct npt_format *f, unsigned level, uint64_t pte, struct npt_hw *w)
+{
+	const int type = arm_hw_type(f, level, pte);
+	const uint64_t xn = (pte & ARM_S2_XN_MASK) >> ARM_S2_XN_SHIFT;
+
+	if (type != NPT_HW_LEAF)
+		return type;
+	if (!(pte & (0xcull << ARM_S2_MEMATTR_SHIFT)))
+		w->allow |= NPT_DEVICE;
+	if (!(pte & ARM_S2AP_R))
+		w->allow &= ~NPT_R;
+	if (!(pte & ARM_S2AP_W))
+		w->allow &= ~NPT_W;
+	if (xn == 2 || xn == ((w->access & NPT_U) ? 3u : 1u))
+		w->allow &= ~NPT_X;
+	if (!(pte & ARM_AF))
+		return NPT_ERR_ACCESSED;
+	if (w->walk && (w->allow & NPT_DEVICE))
+		return NPT_ERR_PERM;
+	return npt_hw_leaf(w);
+}
+
 /* Shared data of every AArch64 format: valid bit, bit 1 clear above level 0
  * is a block (leaf_xor flips it so the leaf test is "bit 1 == 0"). */
 /* State in leaves (npt_harvest, npt_log_*, break-before-make):
@@ -253,6 +345,7 @@ static unsigned arm_s2_decode(const struct npt_format *f, unsigned level, uint64
 	.leaf_mask = ARM_TABLE_PAGE,              \
 	.leaf_xor = ARM_TABLE_PAGE,               \
 	.table_bits = ARM_TABLE,                  \
+	.family = NPT_FAMILY_ARM,                 \
 	.priv = NULL
 
 const struct npt_format npt_fmt_aarch64 = {
@@ -270,6 +363,8 @@ const struct npt_format npt_fmt_aarch64 = {
 	.decode = arm_s1_decode,
 	.w_clear = ARM_AP2,
 	.bbm_free = ARM_S1_BBM_FREE,
+	.hw_entry = arm_s1_hw,
+	.hw_sign_bit = 48,
 	ARM_COMMON,
 };
 
@@ -280,7 +375,7 @@ const struct npt_format npt_fmt_aarch64 = {
 		.va_bits = VA_BITS, .canonical = 0, .stage2 = 1,                \
 		.flags = ARM_FLAGS_S2, .encode = arm_s2_encode,                 \
 		.decode = arm_s2_decode, .w_set = ARM_S2AP_W,                   \
-		.bbm_free = ARM_S2_BBM_FREE, ARM_COMMON,                        \
+		.bbm_free = ARM_S2_BBM_FREE, .hw_entry = arm_s2_hw, ARM_COMMON, \
 	}
 
 /* Arm levels 1-3; root 2^(40-30) = 1024 entries = 2 frames. */

@@ -59,4 +59,18 @@ static inline int npt_arch_leaf_level(const struct npt_format *f, unsigned level
 	return level < f->levels && (f->leaf_levels >> level) & 1u;
 }
 
+/* A leaf's verdict once w->allow is final: a permission fault when the
+ * access needs what it lacks. */
+static inline int npt_hw_leaf(const struct npt_hw *w)
+{
+	return (w->access & (NPT_R | NPT_W | NPT_X) & ~w->allow) ? NPT_ERR_PERM : NPT_HW_LEAF;
+}
+
+/* Bits (size - 1):low of a leaf of level: below a huge leaf's address,
+ * above its attribute bits. */
+static inline uint64_t npt_hw_low_bits(unsigned level, unsigned low)
+{
+	return ((1ull << npt_level_shift(level)) - 1u) & ~((1ull << low) - 1u);
+}
+
 #endif

@@ -124,6 +124,47 @@ static unsigned ept_decode(const struct npt_format *f, unsigned level, uint64_t 
 	return flags;
 }
 
+/* The hardware's walk (npt_translate_2d), SDM vol. 3C §29.3.3:
+ *  - Misconfigurations (§29.3.3.1), NPT_ERR_RESERVED: write without read;
+ *    address bits 51:MAXPHYADDR (the format's pa_bits); bits 7:3 of an
+ *    entry that references a table (a PML5E or PML4E with bit 7 set
+ *    included); memory type 2, 3 or 7 in a leaf; bits 29:12 of a 1 GiB and
+ *    20:12 of a 2 MiB leaf (the §29.3.2 tables). Execute-only is allowed
+ *    (IA32_VMX_EPT_VPID_CAP bit 0), mode-based execute control is off (bit
+ *    2 governs every fetch, bit 10 is ignored).
+ *  - Violations (§29.3.3.2): R, W and X of every level ANDed.
+ *  - Memory type: anything but WB (6) is not write-back. */
+static int ept_hw(const struct npt_format *f, unsigned level, uint64_t pte, struct npt_hw *w)
+{
+	const int leaf = level == 0 || (level < 3 && (pte & EPT_LEAF));
+	const uint64_t mt = (pte & EPT_MT_MASK) >> EPT_MT_SHIFT;
+	uint64_t rsvd = EPT_ADDR & ~((1ull << f->pa_bits) - 1u);
+
+	if (!(pte & EPT_RWX))
+		return NPT_ERR_NOT_MAPPED;
+	if ((pte & (EPT_R | EPT_W)) == EPT_W)
+		return NPT_ERR_RESERVED;
+	if (!leaf)
+		rsvd |= EPT_LEAF | EPT_IPAT | EPT_MT_MASK;
+	else if (mt == 2 || mt == 3 || mt == 7)
+		return NPT_ERR_RESERVED;
+	else if (level)
+		rsvd |= npt_hw_low_bits(level, 12);
+	if (pte & rsvd)
+		return NPT_ERR_RESERVED;
+	if (!(pte & EPT_R))
+		w->allow &= ~NPT_R;
+	if (!(pte & EPT_W))
+		w->allow &= ~NPT_W;
+	if (!(pte & EPT_X))
+		w->allow &= ~NPT_X;
+	if (!leaf)
+		return NPT_HW_TABLE;
+	if (mt != EPT_MT_WB)
+		w->allow |= NPT_DEVICE;
+	return npt_hw_leaf(w);
+}
+
 /* ept and ept5 differ only in depth and width. */
 #define EPT_COMMON                                                       \
 	.pa_bits = 52, .canonical = 0, .stage2 = 1, .addr_shift = 0,      \
@@ -132,7 +173,7 @@ static unsigned ept_decode(const struct npt_format *f, unsigned level, uint64_t 
 	/* present iff any of bits 2:0 (§29.3.2) */                        \
 	.present_mask = EPT_RWX, .leaf_mask = EPT_LEAF, .leaf_xor = 0,    \
 	.table_bits = EPT_RWX, .encode = ept_encode, .decode = ept_decode, \
-	.priv = NULL, EPT_STATE
+	.priv = NULL, EPT_STATE, .family = NPT_FAMILY_X86, .hw_entry = ept_hw
 
 const struct npt_format npt_fmt_ept = {
 	.name = "ept",

@@ -143,6 +143,7 @@ const struct npt_format npt_fmt_loongarch64 = {
 	.encode = la_encode,
 	.decode = la_decode,
 	.priv = NULL,
+	.family = NPT_FAMILY_LOONGARCH, /* no stage 2: no hardware walk model */
 	/* D is the write enable (§5.4.2: a store through D = 0 raises a page
 	 * modification exception) and hardware never sets it: there is no
 	 * hardware accessed or dirty state to harvest. Write-protect logging

@@ -126,6 +126,55 @@ static unsigned rv_decode(const struct npt_format *f, unsigned level, uint64_t p
 	return flags & f->flags;
 }
 
+/* The hardware's walk (npt_translate_2d), §4.3.2 "Virtual Address
+ * Translation Process" and §8.5.1 for the G-stage:
+ *  - step 3, page fault (NPT_ERR_RESERVED): W without R; bits 60:54
+ *    (reserved), N (bit 63, Svnapot absent), PBMT = 3 (reserved by
+ *    Svpbmt); in a pointer (R = W = X = 0) also D, A, U and PBMT.
+ *  - step 5, permissions: R, W, X; U-mode only on U = 1 leaves, S-mode
+ *    never on them (sstatus.SUM = 0; S-mode never executes them); MXR =
+ *    0. Every G-stage access is a U-mode one (§8.5.1).
+ *  - step 6: a superpage whose PPN is not aligned to its size faults
+ *    (NPT_ERR_RESERVED).
+ *  - step 7 without Svadu: A = 0, or D = 0 on a store, faults
+ *    (NPT_ERR_ACCESSED).
+ *  - A pointer at level 0 ends the walk (step 4): npt_translate_2d makes
+ *    that a fault. PBMT = IO is device memory. */
+#define RV_N        (1ull << 63)
+#define RV_RSVD     (0x7full << 54)
+
+static int rv_hw(const struct npt_format *f, unsigned level, uint64_t pte, struct npt_hw *w)
+{
+	const int user = f->stage2 || (w->access & NPT_U);
+
+	if (!(pte & RV_V))
+		return NPT_ERR_NOT_MAPPED;
+	if ((pte & (RV_R | RV_W)) == RV_W || (pte & (RV_N | RV_RSVD)) ||
+	    (pte & RV_PBMT_MASK) == RV_PBMT_MASK)
+		return NPT_ERR_RESERVED;
+	if (!(pte & RV_RWX))
+		return (pte & (RV_D | RV_A | RV_U | RV_PBMT_MASK)) ? NPT_ERR_RESERVED : NPT_HW_TABLE;
+	if ((pte & RV_PBMT_MASK) == RV_PBMT_IO)
+		w->allow |= NPT_DEVICE;
+	if (!(pte & RV_R))
+		w->allow &= ~NPT_R;
+	if (!(pte & RV_W))
+		w->allow &= ~NPT_W;
+	if (!(pte & RV_X))
+		w->allow &= ~NPT_X;
+	if (!(pte & RV_U))
+		w->allow &= ~NPT_U;
+	if (!user != !(pte & RV_U))
+		w->allow &= ~(NPT_R | NPT_W | NPT_X);
+	if (npt_hw_leaf(w))
+		return NPT_ERR_PERM;
+	if (npt_pte_addr(f, pte) & npt_hw_low_bits(level, 12))
+		return NPT_ERR_RESERVED;
+	if (!(pte & RV_A) || ((w->access & NPT_W) && !(pte & RV_D)))
+		return NPT_ERR_ACCESSED;
+	return NPT_HW_LEAF;
+}
+
 #define RV_COMMON                                 \
 	.pa_bits = 56,                            \
 	.addr_shift = RV_PPN_SHIFT,               \
@@ -137,6 +186,8 @@ static unsigned rv_decode(const struct npt_format *f, unsigned level, uint64_t p
 	.encode = rv_encode,                      \
 	.decode = rv_decode,                      \
 	.priv = NULL,                             \
+	.family = NPT_FAMILY_RISCV,               \
+	.hw_entry = rv_hw,                        \
 	/* §4.3.1 (Sv32 PTE, same bits in Sv39+): A and D; with Svadu (or the \
 	 * old hardware-updating choice) the hart sets them, otherwise an access \
 	 * with A = 0 or a store with D = 0 faults and software sets them: npt \

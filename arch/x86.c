@@ -134,6 +134,47 @@ static unsigned x86_decode(const struct npt_format *f, unsigned level, uint64_t 
 	return flags & f->flags;
 }
 
+/* The hardware's walk (npt_translate_2d).
+ *  - Reserved bits (SDM vol. 3A §4.5.4, Tables 4-14..4-20; APM vol. 2
+ *    §5.3.3, §5.4.1): address bits 51:MAXPHYADDR (the format's pa_bits) in
+ *    every entry, PS in a PML5E / PML4E (levels 4, 3), bits 29:13 of a
+ *    1 GiB and 20:13 of a 2 MiB leaf (between PAT, bit 12, and the
+ *    address). Bit 63 is XD (EFER.NXE = 1), bits 62:52 are ignored
+ *    (CR4.PKE = 0). A reserved bit ends the walk (#PF with RSVD = 1, §4.7).
+ *  - Access rights (SDM §4.6.1, APM §5.6): R/W and U/S of every level
+ *    ANDed, XD ORed; CR0.WP = 1, so a supervisor write needs R/W too;
+ *    SMEP = SMAP = 0; user mode needs U/S at every level. Nested (npt)
+ *    walks are user accesses (APM §15.25.5).
+ *  - Memory type: PCD or PWT, with the power-up PAT, is not write-back
+ *    (as decode reads it). */
+static int x86_hw(const struct npt_format *f, unsigned level, uint64_t pte, struct npt_hw *w)
+{
+	const int leaf = level == 0 || (pte & X86_PS);
+	uint64_t rsvd = X86_ADDR & ~((1ull << f->pa_bits) - 1u);
+
+	if (!(pte & X86_P))
+		return NPT_ERR_NOT_MAPPED;
+	if (level >= 3)
+		rsvd |= X86_PS;
+	else if (leaf && level)
+		rsvd |= npt_hw_low_bits(level, 13);
+	if (pte & rsvd)
+		return NPT_ERR_RESERVED;
+	if (!(pte & X86_RW))
+		w->allow &= ~NPT_W;
+	if (pte & X86_NX)
+		w->allow &= ~NPT_X;
+	if (!(pte & X86_US))
+		w->allow &= ~NPT_U;
+	if (!leaf)
+		return NPT_HW_TABLE;
+	if (pte & (X86_PCD | X86_PWT))
+		w->allow |= NPT_DEVICE;
+	if (((w->access & NPT_U) || f->stage2) && !(w->allow & NPT_U))
+		w->allow &= ~(NPT_R | NPT_W | NPT_X);
+	return npt_hw_leaf(w);
+}
+
 /* The four x86 formats differ only in depth, width and whether the input is
  * a canonical linear address or a guest-physical one. */
 #define X86_FORMAT(NAME, DESC, LEVELS, VA_BITS, STAGE2)                         \
@@ -155,6 +196,7 @@ static unsigned x86_decode(const struct npt_format *f, unsigned level, uint64_t 
 		 * with a frame or rights. */                              \
 		.accessed_bit = X86_A, .dirty_bit = X86_D, .w_set = X86_RW,   \
 		.sw_log_bit = X86_SW_LOG, .full_bit = X86_FULL,               \
+		.family = NPT_FAMILY_X86, .hw_entry = x86_hw,                 \
 	}
 
 const struct npt_format npt_fmt_x86_64 = X86_FORMAT("x86_64",

@@ -29,6 +29,8 @@ static inline unsigned npt_level_shift(unsigned level)
 	return NPT_PAGE_SHIFT + NPT_LEVEL_BITS * level;
 }
 
+struct npt_hw;
+
 struct npt_format {
 	/* An array, not a pointer: arch/formats.c lists the names as address
 	 * constants, so npt_format_names() needs no initialisation at run time. */
@@ -78,7 +80,35 @@ struct npt_format {
 	 * nothing. 0: the format has no such bit (LoongArch directory entries
 	 * are a bare address). */
 	uint64_t full_bit;
+
+	/* ---- the hardware's walk (npt_translate_2d). */
+	uint8_t family;      /* NPT_FAMILY_*: a stage-1 format nests over stage 2 of its family */
+	/* Inputs are sign-extended from this bit as the hardware checks them (0:
+	 * va_bits - 1, canonical formats only). AArch64 picks TTBR0 or TTBR1
+	 * by bits 63:48 and indexes bits 47:0: 48. */
+	uint8_t hw_sign_bit;
+	/* The hardware walker's reading of the entry pte met at level, for the
+	 * access w describes: NPT_HW_TABLE (go on at npt_pte_addr), NPT_HW_LEAF
+	 * (w->allow final, the access allowed), or the fault the hardware
+	 * takes, NPT_ERR_NOT_MAPPED / _RESERVED / _PERM / _ACCESSED (w->allow
+	 * final for the last two). NULL: no model (npt_translate_2d refuses). */
+	int (*hw_entry)(const struct npt_format *f, unsigned level, uint64_t pte,
+			struct npt_hw *w);
 };
+
+enum { NPT_FAMILY_X86 = 1, NPT_FAMILY_ARM, NPT_FAMILY_RISCV, NPT_FAMILY_LOONGARCH };
+
+/* What the hardware walker carries from one entry to the next. */
+struct npt_hw {
+	unsigned access; /* NPT_R/W/X of the access; NPT_U: from user mode */
+	int walk;        /* stage 2: the access reads a stage-1 entry */
+	/* NPT_R/W/X the access's privilege keeps so far and NPT_U while user
+	 * mode keeps access (table entries above may take them away); the leaf
+	 * makes it final and adds NPT_DEVICE for a device memory type. */
+	unsigned allow;
+};
+#define NPT_HW_LEAF  0
+#define NPT_HW_TABLE 1
 
 /* Every format, in the order npt_format_names() lists them, and their
  * names (both NULL-terminated). arch/formats.c owns the list; each arch/ file

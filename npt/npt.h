@@ -48,6 +48,9 @@ enum {
 	NPT_ERR_SHARED = -9,         /* the range is shared from another table by npt_copy_from */
 	NPT_ERR_UNSUPPORTED = -10,   /* the format has no such feature */
 	NPT_ERR_PERM = -11,          /* the mapping does not allow the access (npt_log_write_fault) */
+	NPT_ERR_RESERVED = -12,      /* a reserved bit or encoding in an entry (npt_translate_2d) */
+	NPT_ERR_ACCESSED = -13,      /* the accessed (or dirty) flag is clear where the hardware
+					faults on that (npt_translate_2d) */
 };
 const char *npt_strerror(int err);
 
@@ -537,6 +540,95 @@ int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size);
  * through break-before-make); freed frames go through the free hook. Needs
  * no frame; refuses NPT_ERR_SHARED ranges. */
 int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size);
+
+/* ---- two-dimensional walks ------------------------------------------------
+ * npt_translate_2d walks as the hardware does under nested paging: from the
+ * guest-virtual va through the stage-1 table of format s1 whose root is at
+ * guest-physical s1_root_gpa, reading every stage-1 entry from guest memory
+ * at the host-physical address stage 2 (s2) gives its guest-physical one,
+ * then through s2 to host physical. Stage-1 entries are guest data and any
+ * bit pattern is handled: the walk faults where the hardware would, and
+ * reports where. It changes nothing: no accessed or dirty flag is set.
+ *
+ * Guest memory is read through s2's mm: phys_to_virt must return a pointer
+ * for every host-physical page that s2 maps as normal memory (a kernel's
+ * linear map does; so do npt_user.h's allocators for the frames they hand
+ * out), or NULL where it has none.
+ *
+ * access is NPT_R (load), NPT_W (store) and/or NPT_X (fetch), with NPT_U for
+ * an access from user mode (EL0, U-mode); without NPT_U the access is
+ * supervisor (ring 0, EL1, S-mode). The rules are the hardware's, with the
+ * control bits a kernel usually runs with:
+ *  - x86_64, x86_64-la57 (Intel SDM vol. 3A §4.6, AMD APM vol. 2 §5.6):
+ *    CR0.WP = 1, EFER.NXE = 1, CR4.SMEP = CR4.SMAP = CR4.PKE = 0; R/W and
+ *    U/S of every level ANDed, XD of every level ORed; MAXPHYADDR is the
+ *    format's 52 bits.
+ *  - aarch64 (Arm ARM D8.4): EL1&0 regime with TTBR0 and TTBR1 both
+ *    loaded with the root and npt_arm_tcr() (T0SZ = T1SZ = 16), PAN = 0,
+ *    SCTLR_EL1.WXN = 0, no hardware AF/dirty management (AF = 0 faults,
+ *    DBM is ignored), APTable/UXNTable/PXNTable honoured (HPD = 0),
+ *    NPT_ARM_MAIR in MAIR_EL1 (AttrIndx 0 and 1 normal, 2 to 7 device).
+ *    Stage 2: FEAT_XNX execute-never, HCR_EL2.PTW = 1 (a stage-1 table in
+ *    device memory is a stage-2 permission fault).
+ *  - sv39, sv48, sv57 (privileged spec §4.3.2, §8.5): sstatus.SUM = MXR = 0,
+ *    Svpbmt present, Svnapot and Svadu absent (A = 0, or D = 0 on a store,
+ *    faults).
+ *  - Stage 2: EPT without mode-based execute control, NPT and the G-stage
+ *    treating every access as a user access (APM vol. 2 §15.25.5,
+ *    privileged spec §8.5.1). Stage-1 entries are read by the walk: x86
+ *    stage 1 has accessed and dirty flags the processor may set in them, so
+ *    stage 2 checks those reads as user writes, as KVM's nested walker does
+ *    (SDM vol. 3C §29.3.3.2: with EPT A/D flags on, every access to a guest
+ *    paging structure is a write); on Arm and RISC-V they are reads.
+ * The combined memory type is device when either stage says device.
+ *
+ * out->refs lists every entry read, in the hardware's order: for each
+ * stage-1 level the stage-2 walk of the stage-1 entry's guest-physical
+ * address (stage 2, addr = that stage-2 entry's host-physical address),
+ * then the stage-1 entry (stage 1, addr = its guest-physical address);
+ * last the stage-2 walk of the final guest-physical address. 4-level over
+ * 4-level makes 24 references, 5 over 5 makes 35.
+ *
+ * Faults (out->fault, also returned): NPT_ERR_NOT_MAPPED (an entry not
+ * present, or a leaf where the format allows none), NPT_ERR_RESERVED (a
+ * reserved bit or encoding: x86 RSVD, EPT misconfiguration, RISC-V's
+ * reserved bits and misaligned superpages), NPT_ERR_PERM, NPT_ERR_ACCESSED
+ * (Arm's access flag fault; RISC-V's A = 0, or D = 0 on a store), and
+ * NPT_ERR_RANGE (a non-canonical va, or a guest-physical address beyond
+ * stage 2's input width). fault_stage and fault_level (npt's numbering,
+ * 0 = the 4 KiB level) say which entry; fault_addr is the address that
+ * stage reports: va for stage 1 (CR2, FAR_EL1, stval), the guest-physical
+ * address accessed for stage 2 (a stage-1 entry's own address when the
+ * walk faulted reading it, as EPT violations, HPFAR_EL2 and htval report
+ * it). A stage-1 table stage 2 maps as device memory, or that phys_to_virt
+ * has no memory for, ends the walk with NPT_ERR_UNSUPPORTED at stage 2
+ * (npt cannot read it; Arm faults it with NPT_ERR_PERM). gpa is set once
+ * stage 1 translated va; hpa and page_size (the smaller of the two leaves)
+ * when fault is 0; flags once the stage-1 leaf is reached: the NPT_R/W/X
+ * the access's privilege has at both stages (none from a stage 2 without a
+ * leaf), NPT_U where stage 1 lets user mode in, NPT_DEVICE.
+ *
+ * Returns 0, the fault, or NPT_ERR_INVAL (NULL s1, s2 or out; s1 not a
+ * stage-1 format or s2 not a stage-2 table of the same family; access with
+ * none of NPT_R/W/X or other bits) with fault set to it and fault_stage 0.
+ * LoongArch has no stage-2 format: NPT_ERR_INVAL. Safe against concurrent
+ * changes of either table, like npt_query: each entry is read once. */
+struct npt_2d_ref {
+	unsigned stage, level;
+	uint64_t addr; /* stage 1: the entry's guest-physical address; stage 2: its host-physical one */
+};
+#define NPT_2D_MAX_REFS 48
+struct npt_2d {
+	uint64_t gpa, hpa, page_size; /* page_size: the smaller of the two leaves */
+	unsigned flags;               /* effective NPT_* permissions of both stages */
+	int fault;                    /* 0, or the NPT_ERR_* of the first failing step */
+	unsigned fault_stage, fault_level;
+	uint64_t fault_addr;          /* the address that stage reports (CR2-like or GPA) */
+	unsigned nrefs;
+	struct npt_2d_ref refs[NPT_2D_MAX_REFS];
+};
+int npt_translate_2d(const struct npt_format *s1, uint64_t s1_root_gpa, const struct npt_table *s2,
+		     uint64_t va, unsigned access, struct npt_2d *out);
 
 /* ---- register values --------------------------------------------------- */
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */

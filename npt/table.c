@@ -35,6 +35,8 @@ const char *npt_strerror(int err)
 	case NPT_ERR_SHARED: return "range shared from another table";
 	case NPT_ERR_UNSUPPORTED: return "not supported by this format";
 	case NPT_ERR_PERM: return "the mapping does not allow the access";
+	case NPT_ERR_RESERVED: return "a reserved bit or encoding in a table entry";
+	case NPT_ERR_ACCESSED: return "the accessed or dirty flag is clear where the hardware faults on that";
 	}
 	return "unknown error";
 }

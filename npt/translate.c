@@ -1,0 +1,176 @@
+/*
+ * npt_translate_2d: the two-dimensional walk of nested paging, as KVM's
+ * paging_tmpl.h walks a guest's tables under nested EPT/NPT: every stage-1
+ * entry is read at the host-physical address the stage-2 walk of its
+ * guest-physical address gives, and the final guest-physical address goes
+ * through stage 2 once more. What an entry means to the hardware --
+ * present, table or leaf, reserved bits, rights -- is the format's
+ * hw_entry (arch/); this file only steps, records and reports.
+ *
+ * Stage-1 entries are the guest's: read once each, with a relaxed load
+ * (the guest may be writing them), never trusted beyond what hw_entry
+ * accepted. Stage-2 entries are npt's own, read like npt_query reads them.
+ */
+#include "internal.h"
+
+#define NPT_ACCESS_ALL (NPT_R | NPT_W | NPT_X | NPT_U)
+
+static int fault(struct npt_2d *o, int err, unsigned stage, unsigned level, uint64_t addr)
+{
+	o->fault = err;
+	o->fault_stage = stage;
+	o->fault_level = level;
+	o->fault_addr = addr;
+	return err;
+}
+
+static void note_ref(struct npt_2d *o, unsigned stage, unsigned level, uint64_t addr)
+{
+	/* 5 stage-1 levels of 6 references each and a 5-level stage 2 at the
+	 * end: 35 at most, NPT_2D_MAX_REFS has room. */
+	struct npt_2d_ref *r = &o->refs[o->nrefs++];
+
+	r->stage = stage;
+	r->level = level;
+	r->addr = addr;
+}
+
+static unsigned slot(const struct npt_format *f, unsigned level, uint64_t ia)
+{
+	const unsigned n = level == f->levels - 1u ? npt_fmt_root_entries(f) : NPT_ENTRIES;
+
+	return (unsigned)(ia >> npt_level_shift(level)) & (n - 1u);
+}
+
+/* The output address of a leaf at level for input ia. */
+static uint64_t leaf_out(const struct npt_format *f, unsigned level, uint64_t pte, uint64_t ia)
+{
+	const uint64_t size = npt_level_size(level);
+
+	return (npt_pte_addr(f, pte) & ~(size - 1u)) | (ia & (size - 1u));
+}
+
+/* Stage 2 of gpa for the access w describes: its references, then the
+ * leaf's translation (hpa, size) and w->allow, or the fault, recorded. */
+static int stage2(const struct npt_table *s2, uint64_t gpa, struct npt_hw *w, uint64_t *hpa,
+		  uint64_t *size, struct npt_2d *o)
+{
+	const struct npt_format *f = s2->fmt;
+	unsigned level = f->levels - 1u;
+	uint64_t table = s2->root_pa;
+	const uint64_t *tv = s2->root;
+
+	if (gpa >> f->va_bits) {
+		w->allow = 0;
+		return fault(o, NPT_ERR_RANGE, 2, level, gpa);
+	}
+	for (;;) {
+		const unsigned i = slot(f, level, gpa);
+		uint64_t pte;
+		int r;
+
+		note_ref(o, 2, level, table + 8u * i);
+		pte = npt_pte_get(&tv[i]);
+		r = f->hw_entry(f, level, pte, w);
+		if (r == NPT_HW_TABLE && level == 0)
+			r = NPT_ERR_NOT_MAPPED;
+		if (r == NPT_HW_TABLE) {
+			table = npt_pte_addr(f, pte);
+			tv = npt_virt(s2, table);
+			level--;
+			if (!tv) {
+				w->allow = 0;
+				return fault(o, NPT_ERR_UNSUPPORTED, 2, level, gpa);
+			}
+			continue;
+		}
+		if (r == NPT_HW_LEAF || r == NPT_ERR_PERM || r == NPT_ERR_ACCESSED) {
+			*hpa = leaf_out(f, level, pte, gpa);
+			*size = npt_level_size(level);
+		} else {
+			w->allow = 0; /* no leaf: stage 2 grants nothing */
+		}
+		return r ? fault(o, r, 2, level, gpa) : 0;
+	}
+}
+
+/* The stage-1 entry at guest-physical egpa, read as the hardware reads it:
+ * through stage 2, as a read (or a user write where the walk may set
+ * accessed and dirty flags), from memory phys_to_virt backs. */
+static int read_entry(const struct npt_format *s1, const struct npt_table *s2, uint64_t egpa,
+		      uint64_t *pte, struct npt_2d *o)
+{
+	struct npt_hw w = { NPT_R, 1, NPT_ACCESS_ALL };
+	uint64_t hpa = 0, size = 0;
+	const uint64_t *p;
+	int r;
+
+	if (s1->accessed_bit && !s1->ad_preset)
+		w.access = NPT_R | NPT_W | NPT_U;
+	r = stage2(s2, egpa, &w, &hpa, &size, o);
+	if (r)
+		return r;
+	p = (w.allow & NPT_DEVICE) ? NULL : npt_virt(s2, hpa & ~(NPT_PAGE_SIZE - 1u));
+	if (!p)
+		return fault(o, NPT_ERR_UNSUPPORTED, 2, o->refs[o->nrefs - 1].level, egpa);
+	*pte = __atomic_load_n(&p[(hpa & (NPT_PAGE_SIZE - 1u)) / 8u], __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int input_ok(const struct npt_format *f, uint64_t va)
+{
+	const unsigned s = 63u - (f->hw_sign_bit ? f->hw_sign_bit : f->va_bits - 1u);
+
+	return (uint64_t)((int64_t)(va << s) >> s) == va;
+}
+
+int npt_translate_2d(const struct npt_format *s1, uint64_t s1_root_gpa, const struct npt_table *s2,
+		     uint64_t va, unsigned access, struct npt_2d *out)
+{
+	struct npt_hw w1 = { access, 0, NPT_ACCESS_ALL };
+	/* The final access at stage 2: its kind and the privilege it came from. */
+	struct npt_hw w2 = { access, 0, NPT_ACCESS_ALL };
+	uint64_t table = s1_root_gpa & ~(NPT_PAGE_SIZE - 1u);
+	uint64_t pte = 0, hpa = 0, size2 = 0;
+	unsigned level;
+	int r;
+
+	if (!out)
+		return NPT_ERR_INVAL;
+	*out = (struct npt_2d){ 0 };
+	if (!s1 || !s2 || s1->stage2 || !s2->fmt->stage2 || s1->family != s2->fmt->family ||
+	    !s1->hw_entry || !s2->fmt->hw_entry || (access & ~NPT_ACCESS_ALL) ||
+	    !(access & (NPT_R | NPT_W | NPT_X)))
+		return fault(out, NPT_ERR_INVAL, 0, 0, 0);
+	level = s1->levels - 1u;
+	if (!input_ok(s1, va))
+		return fault(out, NPT_ERR_RANGE, 1, level, va);
+	for (;;) {
+		const uint64_t egpa = table + 8u * slot(s1, level, va);
+
+		r = read_entry(s1, s2, egpa, &pte, out);
+		if (r)
+			return r;
+		note_ref(out, 1, level, egpa);
+		r = s1->hw_entry(s1, level, pte, &w1);
+		if (r == NPT_HW_TABLE && level == 0)
+			r = NPT_ERR_NOT_MAPPED;
+		if (r != NPT_HW_TABLE)
+			break;
+		table = npt_pte_addr(s1, pte);
+		level--;
+	}
+	if (r == NPT_HW_LEAF || r == NPT_ERR_PERM || r == NPT_ERR_ACCESSED)
+		out->flags = w1.allow & (NPT_ACCESS_ALL | NPT_DEVICE);
+	if (r)
+		return fault(out, r, 1, level, va);
+	out->gpa = leaf_out(s1, level, pte, va);
+	r = stage2(s2, out->gpa, &w2, &hpa, &size2, out);
+	out->flags = (w1.allow & w2.allow & (NPT_R | NPT_W | NPT_X)) | (w1.allow & NPT_U) |
+		     ((w1.allow | w2.allow) & NPT_DEVICE);
+	if (r)
+		return r;
+	out->hpa = hpa;
+	out->page_size = npt_level_size(level) < size2 ? npt_level_size(level) : size2;
+	return 0;
+}
