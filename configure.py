@@ -335,9 +335,10 @@ def write_vmm_and_guests(n):
 # ---- fuzzing ------------------------------------------------------------------
 
 def write_fuzz(n):
-    """tests/fuzz/*.c (the libFuzzer target and its driver), the engine and
-    the test helpers it needs, built with clang -fsanitize=fuzzer,address,
-    undefined into $builddir/fuzz/; `ninja fuzz` runs it for
+    """tests/fuzz/fuzz_NAME.c: one libFuzzer target each, linked with the
+    other tests/fuzz/*.c (what the targets and the replay tests share), the
+    engine and the test helpers, built with clang -fsanitize=fuzzer,address,
+    undefined into $builddir/fuzz/; `ninja fuzz` runs each for
     $NPT_FUZZ_SECONDS (default 60) seconds (scripts/fuzz.sh). Not part of
     `all`: it needs clang with libFuzzer."""
     n.var('fuzzcc', 'clang')
@@ -348,17 +349,24 @@ def write_fuzz(n):
            'FUZZCC $out', depfile='$out.d', deps='gcc')
     n.rule('fuzzlink', '$fuzzcc $fuzzflags -fsanitize=fuzzer -o $out $in -lpthread',
            'FUZZLINK $out')
-    objs = []
+
+    def fuzz_obj(src):
+        return n.build('$builddir/fuzz/obj/' + os.path.splitext(src)[0] + '.o',
+                       'fuzzcc', src, san='-fsanitize=fuzzer-no-link')
+    targets = files('tests/fuzz/fuzz_*.c')
+    common = []
     helpers = ['tests/lib/testmm.c', 'tests/lib/model.c',
                'tests/lib/invariants.c']
     for src in (files('npt/*.c') + files('arch/*.c') +
                 [h for h in helpers if os.path.exists(h)] +
-                files('tests/fuzz/*.c')):
-        objs += n.build('$builddir/fuzz/obj/' + os.path.splitext(src)[0] +
-                        '.o', 'fuzzcc', src, san='-fsanitize=fuzzer-no-link')
-    exe = n.build('$builddir/fuzz/fuzz_npt', 'fuzzlink', objs)
+                [f for f in files('tests/fuzz/*.c') if f not in targets]):
+        common += fuzz_obj(src)
+    exes = []
+    for src in targets:
+        exes += n.build('$builddir/fuzz/' + stem(src), 'fuzzlink',
+                        fuzz_obj(src) + common)
     n.rule('fuzzrun', 'scripts/fuzz.sh --run $in', 'FUZZ', pool='console')
-    n.build('fuzz-run', 'fuzzrun', exe)
+    n.build('fuzz-run', 'fuzzrun', exes)
     n.build('fuzz', 'phony', 'fuzz-run')
     n.line()
 

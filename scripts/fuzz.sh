@@ -1,44 +1,58 @@
 #!/bin/bash
-# Runs the differential libFuzzer target (tests/fuzz/fuzz_npt.c).
+# Runs the libFuzzer targets: tests/fuzz/fuzz_npt.c (the engine against the
+# reference model) and tests/fuzz/fuzz_translate.c (npt_translate_2d over
+# stage-1 tables the input writes).
 #
-#   scripts/fuzz.sh [SECONDS] [BUILDDIR]   build BUILDDIR/fuzz/fuzz_npt (default
-#                                          build) and fuzz for SECONDS (default 60)
-#   scripts/fuzz.sh --run EXE              what `ninja fuzz` calls: fuzz for
-#                                          $NPT_FUZZ_SECONDS (default 60)
+#   scripts/fuzz.sh [SECONDS] [BUILDDIR]   build BUILDDIR/fuzz/fuzz_* (default
+#                                          build) and fuzz each for SECONDS
+#                                          (default 60)
+#   scripts/fuzz.sh --run EXE...           what `ninja fuzz` calls: fuzz each
+#                                          for $NPT_FUZZ_SECONDS (default 60)
 #
-# Starts from the committed seed corpus (tests/fuzz/corpus, read only) and
-# keeps what it finds in BUILDDIR/fuzz/corpus. A crash or a divergence from
-# the reference model aborts the run: the input is saved as
-# BUILDDIR/fuzz/crash-*, and FZ_VERBOSE=1 EXE that-file replays it printing
-# every operation. Exit status: 0 when the time ran out without a finding.
+# Each target starts from its committed seed corpus (read only):
+# tests/fuzz/corpus for fuzz_npt, tests/fuzz/corpus-NAME for fuzz_NAME; what
+# it finds is kept in BUILDDIR/fuzz/corpus-NAME. A crash or a failed check
+# aborts the run: the input is saved as BUILDDIR/fuzz/NAME-crash-*, and
+# FZ_VERBOSE=1 EXE that-file replays it (fuzz_npt prints every operation).
+# Exit status: 0 when every target ran out its time without a finding.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 if [ "${1:-}" = --run ]; then
-	exe=${2:?usage: scripts/fuzz.sh --run EXE}
+	shift
+	exes=("$@")
 	seconds=${NPT_FUZZ_SECONDS:-60}
 else
 	seconds=${1:-60}
 	builddir=${2:-build}
+	exes=("$builddir"/fuzz/fuzz_npt "$builddir"/fuzz/fuzz_translate)
 	if [ "$builddir" = build ]; then
-		ninja build/fuzz/fuzz_npt || exit 1
+		ninja "${exes[@]}" || exit 1
 	else
-		ninja -f "$builddir/build.ninja" "$builddir/fuzz/fuzz_npt" || exit 1
+		ninja -f "$builddir/build.ninja" "${exes[@]}" || exit 1
 	fi
-	exe=$builddir/fuzz/fuzz_npt
 fi
-dir=$(dirname "$exe")
-mkdir -p "$dir/corpus"
-echo "fuzz: $exe for ${seconds}s (corpus $dir/corpus + tests/fuzz/corpus)"
-# -detect_leaks=0: the driver frees everything, and a leak in the engine is
-# the invariant checker's (INV_COMPLETE) to report, with the frame named.
-"$exe" -max_total_time="$seconds" -max_len=4096 -timeout=30 -rss_limit_mb=2048 \
-	-detect_leaks=0 -print_final_stats=1 -artifact_prefix="$dir/" \
-	"$dir/corpus" tests/fuzz/corpus 2>&1 | tee "$dir/fuzz.log" |
-	grep -E '^(#[0-9]+ +(INITED|DONE)|npt fuzz|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|artifact_prefix|Test unit written)'
-rc=${PIPESTATUS[0]}
-if [ "$rc" -ne 0 ]; then
-	echo "fuzz: FAILED (exit $rc); full log in $dir/fuzz.log"
-	exit 1
-fi
-echo "fuzz: no crash, no divergence in ${seconds}s"
+[ "${#exes[@]}" -gt 0 ] || { echo "usage: scripts/fuzz.sh --run EXE..."; exit 2; }
+failed=0
+for exe in "${exes[@]}"; do
+	dir=$(dirname "$exe")
+	name=$(basename "$exe")
+	seeds=tests/fuzz/corpus-${name#fuzz_}
+	[ "$name" = fuzz_npt ] && seeds=tests/fuzz/corpus
+	mkdir -p "$dir/corpus-${name#fuzz_}"
+	echo "fuzz: $exe for ${seconds}s (corpus $dir/corpus-${name#fuzz_} + $seeds)"
+	# -detect_leaks=0: the drivers free everything, and a leak in the engine
+	# is the invariant checker's (INV_COMPLETE) or the pool's count to report.
+	"$exe" -max_total_time="$seconds" -max_len=4096 -timeout=30 -rss_limit_mb=2048 \
+		-detect_leaks=0 -print_final_stats=1 -artifact_prefix="$dir/$name-" \
+		"$dir/corpus-${name#fuzz_}" "$seeds" 2>&1 | tee "$dir/$name.log" |
+		grep -E '^(#[0-9]+ +(INITED|DONE)|npt (translate )?fuzz|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|artifact_prefix|Test unit written)'
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		echo "fuzz: $name FAILED (exit $rc); full log in $dir/$name.log"
+		failed=1
+	else
+		echo "fuzz: $name: no crash, no failed check in ${seconds}s"
+	fi
+done
+exit "$failed"

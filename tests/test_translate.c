@@ -24,12 +24,15 @@
  *    hardware's order.
  *  - t_args: the refusals.
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/check_main.h"
 #include "lib/tutil.h"
 #include "lib/twod.h"
+#include "fuzz/translate_fz.c"
 
 /* ---- the oracle ------------------------------------------------------------------ */
 
@@ -521,6 +524,74 @@ START_TEST(t_args)
 }
 END_TEST
 
+/* ---- the fuzz target's corpus ------------------------------------------------------
+ * Each committed seed of fuzz_translate, then 2000 mutants of each (bytes
+ * flipped, replaced, inserted and cut, seeded): the target's checks without
+ * libFuzzer. */
+
+START_TEST(t_fuzz_corpus)
+{
+	const char *dir = "tests/fuzz/corpus-translate";
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned seeds = 0;
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+
+	ck_assert_msg(d != NULL, "%s: run from the top of the tree", dir);
+	while ((e = readdir(d))) {
+		unsigned char in[4096], mut[4096];
+		char path[512], msg[512];
+		size_t n, m, k;
+		unsigned i;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		f = fopen(path, "rb");
+		ck_assert_ptr_nonnull(f);
+		n = fread(in, 1, sizeof(in), f);
+		fclose(f);
+		ck_assert_msg(fzt_run(in, n, msg, sizeof(msg)) == 0, "%s: %s", path, msg);
+		seeds++;
+		for (i = 0; i < 2000; i++) {
+			memcpy(mut, in, n);
+			m = n;
+			for (k = 0; k < 1 + i % 8; k++) {
+				size_t at;
+
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				at = (size_t)(rng >> 20) % (m ? m : 1);
+				switch (rng % 4) {
+				case 0:
+					mut[at] ^= (unsigned char)(1u << (rng >> 8) % 8);
+					break;
+				case 1:
+					mut[at] = (unsigned char)(rng >> 32);
+					break;
+				case 2:
+					if (m < sizeof(mut)) {
+						memmove(mut + at + 1, mut + at, m - at);
+						mut[at] = (unsigned char)(rng >> 40);
+						m++;
+					}
+					break;
+				default:
+					m = at + 1 < m ? m - 1 : m;
+					break;
+				}
+			}
+			ck_assert_msg(fzt_run(mut, m, msg, sizeof(msg)) == 0, "mutant %u of %s: %s", i,
+				      path, msg);
+		}
+	}
+	closedir(d);
+	ck_assert_uint_ge(seeds, 20);
+}
+END_TEST
+
 static Suite *translate_suite(void)
 {
 	Suite *s = suite_create("translate_2d");
@@ -530,6 +601,7 @@ static Suite *translate_suite(void)
 	tcase_add_loop_test(tc, t_random, 0, twod_npairs);
 	tcase_add_test(tc, t_refs);
 	tcase_add_test(tc, t_args);
+	tcase_add_test(tc, t_fuzz_corpus);
 	suite_add_tcase(s, tc);
 	return s;
 }
