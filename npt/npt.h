@@ -582,7 +582,8 @@ int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size);
  *    paging structure is a write); on Arm and RISC-V they are reads.
  * The combined memory type is device when either stage says device.
  *
- * out->refs lists every entry read, in the hardware's order: for each
+ * out->refs[0 .. nrefs) lists every entry read (later slots are left as
+ * they were), in the hardware's order: for each
  * stage-1 level the stage-2 walk of the stage-1 entry's guest-physical
  * address (stage 2, addr = that stage-2 entry's host-physical address),
  * then the stage-1 entry (stage 1, addr = its guest-physical address);

@@ -137,7 +137,11 @@ int npt_translate_2d(const struct npt_format *s1, uint64_t s1_root_gpa, const st
 
 	if (!out)
 		return NPT_ERR_INVAL;
-	*out = (struct npt_2d){ 0 };
+	/* refs[] is written as far as nrefs says: zeroing all 48 would cost
+	 * more than a short walk */
+	out->gpa = out->hpa = out->page_size = out->fault_addr = 0;
+	out->flags = out->fault_stage = out->fault_level = out->nrefs = 0;
+	out->fault = 0;
 	if (!s1 || !s2 || s1->stage2 || !s2->fmt->stage2 || s1->family != s2->fmt->family ||
 	    !s1->hw_entry || !s2->fmt->hw_entry || (access & ~NPT_ACCESS_ALL) ||
 	    !(access & (NPT_R | NPT_W | NPT_X)))

@@ -24,6 +24,7 @@
  * when it succeeds, land where npt_query of stage 2 says the gpa goes,
  * with the access's rights; and give the same answer twice.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,7 +83,9 @@ static int fz_check(const struct npt_format *f1, const struct npt_table *s2, uin
 	npt_format_info(npt_table_format(s2), &i2);
 	if (r != o.fault)
 		return fz_fail(msg, len, n1, n2, va, access, "return is not out->fault", &o);
-	if (npt_translate_2d(f1, root, s2, va, access, &again) != r || memcmp(&o, &again, sizeof(o)))
+	if (npt_translate_2d(f1, root, s2, va, access, &again) != r ||
+	    memcmp(&o, &again, offsetof(struct npt_2d, refs)) ||
+	    memcmp(o.refs, again.refs, o.nrefs * sizeof(o.refs[0])))
 		return fz_fail(msg, len, n1, n2, va, access, "a second walk differs", &o);
 	if (r == NPT_ERR_INVAL) {
 		if (o.fault_stage || o.nrefs)
