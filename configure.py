@@ -41,7 +41,7 @@ MODES = {
 }
 CFLAGS = '-std=c11 -Wall -Wextra -Werror -Inpt'
 # libnpt.so.MAJOR.MINOR.PATCH, SONAME libnpt.so.MAJOR; also npt.pc's Version
-VERSION = '0.1.0'
+VERSION = '0.2.0'
 SONAME = 'libnpt.so.' + VERSION.split('.')[0]
 CHECK_FALLBACK = '-lcheck -lsubunit -lm -lrt -lpthread'
 CROSS_CC = 'clang-19'

@@ -24,7 +24,6 @@
  * when it succeeds, land where npt_query of stage 2 says the gpa goes,
  * with the access's rights; and give the same answer twice.
  */
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +69,22 @@ static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
 	return v;
 }
 
+static int same(const struct npt_2d *a, const struct npt_2d *b)
+{
+	unsigned k;
+
+	if (a->gpa != b->gpa || a->hpa != b->hpa || a->page_size != b->page_size ||
+	    a->flags != b->flags || a->fault != b->fault || a->fault_stage != b->fault_stage ||
+	    a->fault_level != b->fault_level || a->fault_addr != b->fault_addr ||
+	    a->nrefs != b->nrefs)
+		return 0;
+	for (k = 0; k < a->nrefs; k++)
+		if (a->refs[k].stage != b->refs[k].stage || a->refs[k].level != b->refs[k].level ||
+		    a->refs[k].addr != b->refs[k].addr)
+			return 0;
+	return 1;
+}
+
 static int fz_check(const struct npt_format *f1, const struct npt_table *s2, uint64_t root,
 		    uint64_t va, unsigned access, int refuse, const char *n1, const char *n2,
 		    char *msg, size_t len)
@@ -83,9 +98,7 @@ static int fz_check(const struct npt_format *f1, const struct npt_table *s2, uin
 	npt_format_info(npt_table_format(s2), &i2);
 	if (r != o.fault)
 		return fz_fail(msg, len, n1, n2, va, access, "return is not out->fault", &o);
-	if (npt_translate_2d(f1, root, s2, va, access, &again) != r ||
-	    memcmp(&o, &again, offsetof(struct npt_2d, refs)) ||
-	    memcmp(o.refs, again.refs, o.nrefs * sizeof(o.refs[0])))
+	if (npt_translate_2d(f1, root, s2, va, access, &again) != r || !same(&o, &again))
 		return fz_fail(msg, len, n1, n2, va, access, "a second walk differs", &o);
 	if (r == NPT_ERR_INVAL) {
 		if (o.fault_stage || o.nrefs)
