@@ -7,7 +7,7 @@
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
 # on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
-# differential libFuzzer target for $NPT_FUZZ_SECONDS (default 60) seconds,
+# libFuzzer targets (fuzz_npt, fuzz_translate) for $NPT_FUZZ_SECONDS (default 60) seconds each,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
