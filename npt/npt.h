@@ -630,6 +630,20 @@ struct npt_2d {
 };
 int npt_translate_2d(const struct npt_format *s1, uint64_t s1_root_gpa, const struct npt_table *s2,
 		     uint64_t va, unsigned access, struct npt_2d *out);
+/* The same walk over tables npt did not build (a memory image, a guest's
+ * or another hypervisor's tables): every entry, of either stage, is read
+ * through mem->phys_to_virt (NULL where it has no memory: the walk ends
+ * with NPT_ERR_UNSUPPORTED at that stage, as for device memory) and judged
+ * as untrusted data. s2 (format) and s2_root (its root's physical address)
+ * give stage 2; with s2 NULL the walk has one stage: the table of format s1
+ * (a stage-1 or a stage-2 format) at physical s1_root, read straight from
+ * mem, its output (out->gpa, out->hpa alike) physical; its references and
+ * faults say stage 1, and a fault for an entry mem cannot read
+ * (NPT_ERR_UNSUPPORTED) comes after that entry's reference. Returns as
+ * npt_translate_2d; NPT_ERR_INVAL also for a NULL mem or phys_to_virt. */
+int npt_translate_raw(const struct npt_format *s1, uint64_t s1_root, const struct npt_format *s2,
+		      uint64_t s2_root, const struct npt_mm *mem, uint64_t va, unsigned access,
+		      struct npt_2d *out);
 
 /* ---- register values --------------------------------------------------- */
 uint64_t npt_x86_cr3(const struct npt_table *t);               /* x86_64, x86_64-la57, npt, npt5 (nCR3) */

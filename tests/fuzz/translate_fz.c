@@ -16,6 +16,12 @@
  * 2 MiB stage-2 leaf over the same host pages (aliases); the MMIO window
  * is device memory.
  *
+ * Each probe also walks, through npt_translate_raw, the same tables (the
+ * result must be npt_translate_2d's), and guest RAM alone as physical
+ * memory: the stage-1 table with one stage, the stage-2 format's table
+ * with one stage (whatever the input wrote where its root would be), and
+ * both, stage 2 rooted in guest RAM too.
+ *
  * A translation must: return its fault; fault only with the codes
  * npt_translate_2d documents, at a stage and level that exist; make no
  * more references than the two walks' depths allow, in the hardware's
@@ -69,6 +75,59 @@ static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
 	return v;
 }
 
+static void *host_virt(void *ctx, uint64_t pa)
+{
+	return testmm_va(ctx, pa);
+}
+
+/* Guest RAM as physical memory of its own, for the walks over tables the
+ * input wrote entirely: pages 0-15 at FZ_GPA, nothing else. */
+static void *ram_virt(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	if (pa < FZ_GPA || pa >= FZ_GPA + FZ_PAGES * FZ_PG)
+		return NULL;
+	return (char *)testmm_va(&fz_host, fz_ram) + (pa - FZ_GPA);
+}
+
+/* npt_translate_raw where the input wrote every table: one stage (the
+ * stage-1 table alone, and the stage-2 format's table alone), and two
+ * stages with a stage 2 of the input's. Nothing to compare with; the walk
+ * must end, fault only as documented, and reference only memory it has. */
+static int fz_raw(const struct npt_format *f1, const struct npt_format *f2, uint64_t root,
+		  uint64_t root2, uint64_t va, unsigned access, const char *n1, const char *n2,
+		  char *msg, size_t len)
+{
+	const struct npt_mm ram = { .phys_to_virt = ram_virt };
+	const struct npt_format *one[2] = { f1, f2 };
+	struct npt_2d o;
+	unsigned i, k;
+	int r;
+
+	for (i = 0; i < 3; i++) {
+		r = i < 2 ? npt_translate_raw(one[i], root, NULL, 0, &ram, va, access, &o)
+			  : npt_translate_raw(f1, root, f2, root2, &ram, va, access, &o);
+		if (r != o.fault)
+			return fz_fail(msg, len, n1, n2, va, access, "raw: return is not the fault", &o);
+		if (r && r != NPT_ERR_NOT_MAPPED && r != NPT_ERR_RESERVED && r != NPT_ERR_PERM &&
+		    r != NPT_ERR_ACCESSED && r != NPT_ERR_RANGE && r != NPT_ERR_UNSUPPORTED &&
+		    r != NPT_ERR_INVAL)
+			return fz_fail(msg, len, n1, n2, va, access, "raw: a fault not documented", &o);
+		if (o.nrefs > 35 || (i < 2 && o.nrefs > 5))
+			return fz_fail(msg, len, n1, n2, va, access, "raw: too many references", &o);
+		for (k = 0; k < o.nrefs; k++) {
+			int last = k + 1 == o.nrefs && r == NPT_ERR_UNSUPPORTED;
+			int one_stage = i < 2 || o.refs[k].stage == 2;
+
+			/* one-stage and stage-2 references are physical: inside
+			 * guest RAM, but for an entry it could not read */
+			if (one_stage && !last && !ram_virt(NULL, o.refs[k].addr))
+				return fz_fail(msg, len, n1, n2, va, access, "raw: read outside memory", &o);
+		}
+	}
+	return 0;
+}
+
 static int same(const struct npt_2d *a, const struct npt_2d *b)
 {
 	unsigned k;
@@ -100,6 +159,14 @@ static int fz_check(const struct npt_format *f1, const struct npt_table *s2, uin
 		return fz_fail(msg, len, n1, n2, va, access, "return is not out->fault", &o);
 	if (npt_translate_2d(f1, root, s2, va, access, &again) != r || !same(&o, &again))
 		return fz_fail(msg, len, n1, n2, va, access, "a second walk differs", &o);
+	{
+		const struct npt_mm host = { .ctx = &fz_host, .phys_to_virt = host_virt };
+
+		if (npt_translate_raw(f1, root, npt_table_format(s2), npt_root(s2), &host, va, access,
+				      &again) != r ||
+		    !same(&o, &again))
+			return fz_fail(msg, len, n1, n2, va, access, "npt_translate_raw differs", &o);
+	}
 	if (r == NPT_ERR_INVAL) {
 		if (o.fault_stage || o.nrefs)
 			return fz_fail(msg, len, n1, n2, va, access, "refused with a walk", &o);
@@ -246,7 +313,9 @@ int fzt_run(const uint8_t *data, size_t size, char *msg, size_t len)
 
 			probes++;
 			if (fz_check(f1, s2, root, va, access & 0x3f, data[0] % FZ_NPAIRS >= 9, n1,
-				     n2, msg, len)) {
+				     n2, msg, len) ||
+			    fz_raw(f1, f2, root, FZ_GPA + (access >> 6) * 4 * FZ_PG, va, access & 0x3f,
+				   n1, n2, msg, len)) {
 				rc = -1;
 				goto out;
 			}
