@@ -75,7 +75,7 @@ FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
 SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
-               'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
+               'inspect', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
 HOST_ONLY_TESTS = ['tests/test_qemu.c']
@@ -327,6 +327,16 @@ def write_guest_qemu(n):
     return elfs
 
 
+def write_inspect(n):
+    """inspect/*.c -> $builddir/npt, the table inspector (installed as npt)."""
+    objs = []
+    for src in files('inspect/*.c'):
+        objs += n.build(obj(src), 'cc', src)
+    out = n.build('$builddir/npt', 'link', objs + ['$builddir/libnpt.a'])
+    n.line()
+    return out
+
+
 def write_vmm_and_guests(n):
     guests = write_guest_x86(n)
     return write_vmm(n, guests) + guests + write_guest_qemu(n)
@@ -468,7 +478,7 @@ def generate(args, argv):
         programs, scripts = write_tests(n, check_cflags, check_libs, host)
         extra = []
     if host:
-        extra = write_vmm_and_guests(n)
+        extra = write_vmm_and_guests(n) + write_inspect(n)
         write_bench(n, args.mode)
         write_fuzz(n)
         write_install(n)

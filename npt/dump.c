@@ -60,17 +60,19 @@ static char *put_size(char *o, uint64_t bytes)
 	return o;
 }
 
-static int dump_visit(const struct npt_visit *v, void *arg)
+int npt_dump_line(const struct npt_visit *v, char *text, size_t len)
 {
 	static const struct {
 		unsigned flag;
 		char c;
 	} letters[] = { { NPT_R, 'r' }, { NPT_W, 'w' }, { NPT_X, 'x' }, { NPT_U, 'u' },
 			{ NPT_DEVICE, 'm' }, { NPT_A, 'a' }, { NPT_D, 'd' }, { NPT_G, 'g' } };
-	const struct dump *d = arg;
-	char text[128], *o = text;
+	char *o = text;
 	unsigned i;
 
+	/* at most 16+1+16+1+7+4+16+1+8+1+7+7+1 = 86 bytes */
+	if (!v || !text || len < NPT_DUMP_LINE)
+		return NPT_ERR_INVAL;
 	o = put_hex(o, v->va);
 	*o++ = '-';
 	o = put_hex(o, v->va + (v->size - 1));
@@ -86,6 +88,15 @@ static int dump_visit(const struct npt_visit *v, void *arg)
 	if (v->shared)
 		o = put_str(o, " shared");
 	*o = 0;
+	return 0;
+}
+
+static int dump_visit(const struct npt_visit *v, void *arg)
+{
+	const struct dump *d = arg;
+	char text[NPT_DUMP_LINE];
+
+	npt_dump_line(v, text, sizeof(text));
 	return d->line(d->arg, text);
 }
 

@@ -286,6 +286,13 @@ int npt_walk(const struct npt_table *t, uint64_t va, uint64_t size, unsigned whi
  * NPT_DEVICE). Needs no C library. Errors as npt_walk's. */
 int npt_dump(const struct npt_table *t, uint64_t va, uint64_t size,
 	     int (*line)(void *arg, const char *text), void *arg);
+/* The line npt_dump prints for the run v (va, size, pa, flags, level,
+ * shared; a single leaf is a run of one), into text (len at least
+ * NPT_DUMP_LINE bytes, NUL-terminated): for tools that walk what npt_walk
+ * cannot (a memory image) and print it as npt_dump does. Returns 0, or
+ * NPT_ERR_INVAL for a NULL v or text or a shorter len. */
+#define NPT_DUMP_LINE 128
+int npt_dump_line(const struct npt_visit *v, char *text, size_t len);
 
 /* Cursors: the same visits in the same order as npt_walk, one per call, for
  * loops that keep the iteration in their own hands (like Linux's TDP MMU

@@ -174,7 +174,8 @@ static int translate(const struct walk2d *c, const struct npt_format *s1, uint64
 		level--;
 	}
 	if (r == NPT_HW_LEAF || r == NPT_ERR_PERM || r == NPT_ERR_ACCESSED)
-		out->flags = w1.allow & (NPT_ACCESS_ALL | NPT_DEVICE);
+		out->flags = w1.allow & (NPT_ACCESS_ALL | NPT_DEVICE) &
+			     ~(s1->stage2 ? NPT_U : 0u); /* one stage of a stage-2 format */
 	if (r)
 		return fault(out, r, 1, level, va);
 	out->gpa = leaf_out(s1, level, pte, va);

@@ -42,7 +42,8 @@ has libnpt-dev usr/include/npt.h usr/include/npt_user.h "usr/lib/$ma/libnpt.a" \
 	"usr/lib/$ma/libnpt_user.a" "usr/lib/$ma/libnpt.so" "usr/lib/$ma/pkgconfig/npt.pc" \
 	usr/share/man/man3/npt.3.gz usr/share/man/man3/npt_map_region.3.gz \
 	usr/share/man/man3/npt_query.3.gz
-has npt-tools usr/bin/npt-vmm usr/lib/npt/guest/x86/stub.bin usr/share/man/man1/npt-vmm.1.gz
+has npt-tools usr/bin/npt usr/bin/npt-vmm usr/lib/npt/guest/x86/stub.bin \
+	usr/share/man/man1/npt.1.gz usr/share/man/man1/npt-vmm.1.gz
 # the library only in libnpt0, the development files only in -dev
 dpkg -c "$work/libnpt0_${version}_$arch.deb" | grep -qE '\.(h|a|pc)$' && fail "libnpt0 holds development files"
 
