@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs the libFuzzer targets: tests/fuzz/fuzz_npt.c (the engine against the
-# reference model) and tests/fuzz/fuzz_translate.c (npt_translate_2d over
-# stage-1 tables the input writes).
+# reference model), tests/fuzz/fuzz_translate.c (npt_translate_2d and
+# npt_translate_raw over tables the input writes) and tests/fuzz/fuzz_image.c
+# (the inspector's image walker).
 #
 #   scripts/fuzz.sh [SECONDS] [BUILDDIR]   build BUILDDIR/fuzz/fuzz_* (default
 #                                          build) and fuzz each for SECONDS
@@ -25,7 +26,7 @@ if [ "${1:-}" = --run ]; then
 else
 	seconds=${1:-60}
 	builddir=${2:-build}
-	exes=("$builddir"/fuzz/fuzz_npt "$builddir"/fuzz/fuzz_translate)
+	exes=("$builddir"/fuzz/fuzz_npt "$builddir"/fuzz/fuzz_translate "$builddir"/fuzz/fuzz_image)
 	if [ "$builddir" = build ]; then
 		ninja "${exes[@]}" || exit 1
 	else
