@@ -78,7 +78,7 @@ SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests
                'inspect', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
-HOST_ONLY_TESTS = ['tests/test_qemu.c']
+HOST_ONLY_TESTS = ['tests/test_qemu.c', 'tests/test_qemu_x86.c']
 
 
 def host_target():
