@@ -75,7 +75,7 @@ FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
 SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
-               'inspect', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
+               'inspect', 'hv', 'hv/x86', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
 HOST_ONLY_TESTS = ['tests/test_qemu.c', 'tests/test_qemu_x86.c']
@@ -337,6 +337,34 @@ def write_inspect(n):
     return out
 
 
+def write_hv(n):
+    """hv/x86: the bare-metal SVM hypervisor tests/test_hv_x86 runs under
+    QEMU TCG, with npt/ and arch/ compiled into it as a kernel compiles
+    them (the freestanding flags, clang-19 for x86_64-unknown-none-elf),
+    linked by ld.lld-19 (hv/x86/hv.ld) into $builddir/hv/x86/hv.bin, a flat
+    multiboot image. Without clang-19 or ld.lld-19 nothing is built and the
+    test skips."""
+    if not (shutil.which(CROSS_CC) and shutil.which(CROSS_LD) and
+            shutil.which('llvm-objcopy-19')):
+        return []
+    n.var('hvcflags', '-std=c11 -Wall -Wextra -Werror -O2 -g -Inpt -Ihv/x86 '
+          '--target=%s %s %s -DNPT_SIMD=0' % (TARGETS['x86_64']['none'], FREESTANDING,
+                                              TARGETS['x86_64']['kernel']))
+    n.rule('hvcc', '%s -MMD -MF $out.d $hvcflags -c $in -o $out' % CROSS_CC, 'HVCC $out',
+           depfile='$out.d', deps='gcc')
+    n.rule('hvld', '%s -static -nostdlib -T $script -o $out $in' % CROSS_LD, 'HVLD $out')
+    n.rule('hvbin', 'llvm-objcopy-19 -O binary $in $out', 'OBJCOPY $out')
+    objs = []
+    for src in (files('npt/*.c') + files('arch/*.c') + files('hv/x86/*.c') +
+                files('hv/x86/*.S')):
+        objs += n.build('$builddir/hv/obj/' + os.path.splitext(src)[0] + '.o', 'hvcc', src)
+    elf = n.build('$builddir/hv/x86/hv.elf', 'hvld', objs, implicit=['hv/x86/hv.ld'],
+                  script='hv/x86/hv.ld')
+    out = n.build('$builddir/hv/x86/hv.bin', 'hvbin', elf)
+    n.line()
+    return out
+
+
 def write_vmm_and_guests(n):
     guests = write_guest_x86(n)
     return write_vmm(n, guests) + guests + write_guest_qemu(n)
@@ -478,7 +506,7 @@ def generate(args, argv):
         programs, scripts = write_tests(n, check_cflags, check_libs, host)
         extra = []
     if host:
-        extra = write_vmm_and_guests(n) + write_inspect(n)
+        extra = write_vmm_and_guests(n) + write_inspect(n) + write_hv(n)
         write_bench(n, args.mode)
         write_fuzz(n)
         write_install(n)

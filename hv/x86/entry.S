@@ -1,0 +1,155 @@
+/*
+ * hv (x86-64, AMD SVM): from multiboot to C, and VMRUN.
+ *
+ * QEMU's multiboot loader (the a.out kludge, flags bit 16) loads the file
+ * at 1 MiB, zeroes its bss and enters _start in 32-bit protected mode with
+ * paging off. _start maps the first 4 GiB 1:1 with 2 MiB pages (boot
+ * tables in bss; hv_main replaces them by an x86_64 table npt builds),
+ * enters long mode and calls hv_main on its own stack.
+ */
+	.set MB_MAGIC, 0x1badb002
+	.set MB_FLAGS, 1 << 16
+
+	.section .text.boot, "ax"
+	.code32
+	.globl _start
+mb_header:
+	.long MB_MAGIC
+	.long MB_FLAGS
+	.long -(MB_MAGIC + MB_FLAGS)
+	.long mb_header   /* header_addr */
+	.long mb_header   /* load_addr */
+	.long _edata      /* load_end_addr */
+	.long _end        /* bss_end_addr: the loader zeroes the bss */
+	.long _start      /* entry_addr */
+
+_start:
+	cli
+	mov $boot_stack_top, %esp
+	/* PML4[0] -> PDPT, PDPT[0..3] -> PD 0..3, PD entries 2 MiB each */
+	mov $boot_pdpt, %eax
+	or $3, %eax
+	mov %eax, boot_pml4
+	mov $boot_pd, %eax
+	or $3, %eax
+	mov $boot_pdpt, %edi
+	mov $4, %ecx
+1:	mov %eax, (%edi)
+	add $0x1000, %eax
+	add $8, %edi
+	loop 1b
+	mov $boot_pd, %edi
+	mov $0x83, %eax          /* P | RW | PS */
+	xor %edx, %edx
+	mov $2048, %ecx
+2:	mov %eax, (%edi)
+	mov %edx, 4(%edi)
+	add $0x200000, %eax
+	adc $0, %edx
+	add $8, %edi
+	loop 2b
+	mov $boot_pml4, %eax
+	mov %eax, %cr3
+	mov %cr4, %eax
+	or $0x20, %eax           /* PAE */
+	mov %eax, %cr4
+	mov $0xc0000080, %ecx    /* EFER */
+	rdmsr
+	or $0x900, %eax          /* LME | NXE */
+	wrmsr
+	mov %cr0, %eax
+	or $0x80010000, %eax     /* PG | WP */
+	mov %eax, %cr0
+	lgdt gdt_ptr
+	ljmp $0x08, $long_mode
+
+	.code64
+long_mode:
+	mov $0x10, %ax
+	mov %ax, %ds
+	mov %ax, %es
+	mov %ax, %ss
+	mov %ax, %fs
+	mov %ax, %gs
+	mov $boot_stack_top, %rsp
+	call hv_main
+3:	cli
+	hlt
+	jmp 3b
+
+/*
+ * int hv_vmrun(uint64_t vmcb_pa, struct hv_gprs *g): VMRUN with the guest's
+ * general registers loaded from g (rbx, rcx, rdx, rsi, rdi, rbp, r8-r15;
+ * rax, rsp, rip and rflags live in the VMCB) and stored back after the
+ * #VMEXIT, which restores the host's rax, rsp and rip (APM vol. 2 §15.5).
+ */
+	.text
+	.globl hv_vmrun
+hv_vmrun:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	push %rsi                /* g */
+	mov %rdi, %rax           /* the VMCB's physical address */
+	mov 0(%rsi), %rbx
+	mov 8(%rsi), %rcx
+	mov 16(%rsi), %rdx
+	mov 32(%rsi), %rdi
+	mov 40(%rsi), %rbp
+	mov 48(%rsi), %r8
+	mov 56(%rsi), %r9
+	mov 64(%rsi), %r10
+	mov 72(%rsi), %r11
+	mov 80(%rsi), %r12
+	mov 88(%rsi), %r13
+	mov 96(%rsi), %r14
+	mov 104(%rsi), %r15
+	mov 24(%rsi), %rsi
+	vmrun
+	push %rsi
+	mov 8(%rsp), %rsi        /* g */
+	mov %rbx, 0(%rsi)
+	mov %rcx, 8(%rsi)
+	mov %rdx, 16(%rsi)
+	pop %rbx
+	mov %rbx, 24(%rsi)
+	mov %rdi, 32(%rsi)
+	mov %rbp, 40(%rsi)
+	mov %r8, 48(%rsi)
+	mov %r9, 56(%rsi)
+	mov %r10, 64(%rsi)
+	mov %r11, 72(%rsi)
+	mov %r12, 80(%rsi)
+	mov %r13, 88(%rsi)
+	mov %r14, 96(%rsi)
+	mov %r15, 104(%rsi)
+	pop %rsi
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	xor %eax, %eax
+	ret
+
+	.section .rodata
+	.align 8
+gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff /* 0x08: 64-bit code */
+	.quad 0x00cf92000000ffff /* 0x10: data */
+gdt_ptr:
+	.word gdt_ptr - gdt - 1
+	.long gdt
+
+	.section .bss
+	.align 4096
+boot_pml4:	.skip 4096
+boot_pdpt:	.skip 4096
+boot_pd:	.skip 4 * 4096
+boot_stack:	.skip 65536
+boot_stack_top:

@@ -1,0 +1,129 @@
+/*
+ * What a kernel gives the code it links: memset and memcpy (the two
+ * symbols libnpt needs), a serial console on COM1, a printf for it, an
+ * exit through QEMU's isa-debug-exit port, a random number generator.
+ */
+#include <stdarg.h>
+
+#include "hv.h"
+
+void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+#define COM1 0x3f8
+
+void hv_putc(char c)
+{
+	while (!(hv_inb(COM1 + 5) & 0x20)) /* LSR: transmit holding register empty */
+		;
+	hv_outb(COM1, (uint8_t)c);
+}
+
+static void put_u(uint64_t v, unsigned base, int width)
+{
+	char d[24];
+	int n = 0;
+
+	do {
+		d[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (width-- > n)
+		hv_putc('0');
+	while (n)
+		hv_putc(d[--n]);
+}
+
+/* %s %c %d %u %x %lu %lx %llu %llx, with a 0-padded width for x */
+void hv_printf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	for (; *fmt; fmt++) {
+		int width = 0, longs = 0;
+
+		if (*fmt != '%') {
+			hv_putc(*fmt);
+			continue;
+		}
+		fmt++;
+		while (*fmt == '0' || (*fmt >= '1' && *fmt <= '9'))
+			width = width * 10 + (*fmt++ - '0');
+		while (*fmt == 'l') {
+			longs++;
+			fmt++;
+		}
+		switch (*fmt) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+
+			while (*s)
+				hv_putc(*s++);
+			break;
+		}
+		case 'c':
+			hv_putc((char)va_arg(ap, int));
+			break;
+		case 'd': {
+			long long v = longs ? va_arg(ap, long long) : va_arg(ap, int);
+
+			if (v < 0) {
+				hv_putc('-');
+				v = -v;
+			}
+			put_u((uint64_t)v, 10, width);
+			break;
+		}
+		case 'u':
+			put_u(longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned), 10, width);
+			break;
+		case 'x':
+			put_u(longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned), 16, width);
+			break;
+		default:
+			hv_putc('%');
+			hv_putc(*fmt);
+		}
+	}
+	va_end(ap);
+}
+
+/* QEMU -device isa-debug-exit,iobase=0xf4: exits with (code << 1) | 1. */
+void hv_exit(unsigned code)
+{
+	hv_outl(0xf4, code);
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+void hv_seed(uint64_t seed)
+{
+	rng = seed * 0x9e3779b97f4a7c15ull + 1;
+}
+
+uint64_t hv_rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
