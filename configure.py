@@ -354,13 +354,19 @@ def write_hv(n):
            depfile='$out.d', deps='gcc')
     n.rule('hvld', '%s -static -nostdlib -T $script -o $out $in' % CROSS_LD, 'HVLD $out')
     n.rule('hvbin', 'llvm-objcopy-19 -O binary $in $out', 'OBJCOPY $out')
-    objs = []
-    for src in (files('npt/*.c') + files('arch/*.c') + files('hv/x86/*.c') +
-                files('hv/x86/*.S')):
-        objs += n.build('$builddir/hv/obj/' + os.path.splitext(src)[0] + '.o', 'hvcc', src)
-    elf = n.build('$builddir/hv/x86/hv.elf', 'hvld', objs, implicit=['hv/x86/hv.ld'],
-                  script='hv/x86/hv.ld')
-    out = n.build('$builddir/hv/x86/hv.bin', 'hvbin', elf)
+    engine = []
+    for src in files('npt/*.c') + files('arch/*.c'):
+        engine += n.build('$builddir/hv/obj/' + os.path.splitext(src)[0] + '.o', 'hvcc', src)
+    out = []
+    # hv.bin: 4-level paging, stage 2 `npt`; hv5.bin: 5-level, `npt5`
+    for name, defs in (('hv', ''), ('hv5', '-DHV_LA57')):
+        objs = []
+        for src in files('hv/x86/*.c') + files('hv/x86/*.S'):
+            objs += n.build('$builddir/hv/obj/%s/%s.o' % (name, os.path.splitext(src)[0]),
+                            'hvcc', src, hvcflags='$hvcflags ' + defs)
+        elf = n.build('$builddir/hv/x86/%s.elf' % name, 'hvld', objs + engine,
+                      implicit=['hv/x86/hv.ld'], script='hv/x86/hv.ld')
+        out += n.build('$builddir/hv/x86/%s.bin' % name, 'hvbin', elf)
     n.line()
     return out
 

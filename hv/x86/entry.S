@@ -5,7 +5,8 @@
  * at 1 MiB, zeroes its bss and enters _start in 32-bit protected mode with
  * paging off. _start maps the first 4 GiB 1:1 with 2 MiB pages (boot
  * tables in bss; hv_main replaces them by an x86_64 table npt builds),
- * enters long mode and calls hv_main on its own stack.
+ * enters long mode and calls hv_main on its own stack. Built with
+ * HV_LA57 (hv5.bin), it turns on 5-level paging first.
  */
 	.set MB_MAGIC, 0x1badb002
 	.set MB_FLAGS, 1 << 16
@@ -48,10 +49,21 @@ _start:
 	adc $0, %edx
 	add $8, %edi
 	loop 2b
+#ifdef HV_LA57
+	/* 5-level paging: PML5[0] -> the PML4 */
+	mov $boot_pml4, %eax
+	or $3, %eax
+	mov %eax, boot_pml5
+	mov $boot_pml5, %eax
+	mov %eax, %cr3
+	mov %cr4, %eax
+	or $0x1020, %eax         /* PAE | LA57 */
+#else
 	mov $boot_pml4, %eax
 	mov %eax, %cr3
 	mov %cr4, %eax
 	or $0x20, %eax           /* PAE */
+#endif
 	mov %eax, %cr4
 	mov $0xc0000080, %ecx    /* EFER */
 	rdmsr
@@ -148,6 +160,7 @@ gdt_ptr:
 
 	.section .bss
 	.align 4096
+boot_pml5:	.skip 4096
 boot_pml4:	.skip 4096
 boot_pdpt:	.skip 4096
 boot_pd:	.skip 4 * 4096

@@ -20,11 +20,23 @@
  *     (the walk must fault where query says writable);
  *  7. every table frame back to the allocator.
  * Every flush record becomes the next VMRUN's TLB_CONTROL through the
- * flush hook. Results go to COM1, one `hv npt:` line each; hv exits through
+ * flush hook. Results go to COM1, one `hv FORMAT:` line each; hv exits through
  * isa-debug-exit with 0 when nothing mismatched.
  */
 #include "hv.h"
 #include "npt_flush_x86.h"
+
+/* hv.bin runs 4-level paging, hv5.bin 5-level (CR4.LA57): the nested walk
+ * follows the host's paging mode (APM vol. 2 §15.25.3), so its stage 2 is
+ * npt5 and its own table x86_64-la57. */
+#ifdef HV_LA57
+#define S1 "x86_64-la57"
+#define S2 "npt5"
+#else
+#define S1 "x86_64"
+#define S2 "npt"
+#endif
+#define TAG "hv " S2 ": "
 
 /* Guest-physical layout */
 #define G_CODE      0x1000ull         /* the probe stubs, R|X */
@@ -86,14 +98,14 @@ static void check(int ok, const char *what, uint64_t gpa, uint64_t a, uint64_t b
 		return;
 	n.mismatches++;
 	if (n.mismatches <= 20)
-		hv_printf("hv npt: MISMATCH %s at gpa %llx (%llx, %llx)\n", what,
+		hv_printf(TAG "MISMATCH %s at gpa %llx (%llx, %llx)\n", what,
 			  (unsigned long long)gpa, (unsigned long long)a, (unsigned long long)b);
 }
 
 static void must(int r, const char *what)
 {
 	if (r) {
-		hv_printf("hv npt: FAIL %s: %s\n", what, npt_strerror(r));
+		hv_printf(TAG "FAIL %s: %s\n", what, npt_strerror(r));
 		hv_exit(2);
 	}
 }
@@ -144,7 +156,7 @@ static int probe(unsigned kind, uint64_t gpa, int *fault_present)
 	}
 	if (e.code != HV_EXIT_NPF) {
 		check(0, "unexpected exit", gpa, e.code, e.info1);
-		hv_printf("hv npt: exit %llx info %llx %llx rip %llx after a %s\n",
+		hv_printf(TAG "exit %llx info %llx %llx rip %llx after a %s\n",
 			  (unsigned long long)e.code, (unsigned long long)e.info1,
 			  (unsigned long long)e.info2, (unsigned long long)e.rip, kind_name[kind]);
 		hv_exit(2);
@@ -183,7 +195,7 @@ static void handle(unsigned kind, uint64_t gpa)
 		const uint64_t page = hv_ram_page();
 
 		if (!page) {
-			hv_printf("hv npt: FAIL out of guest RAM\n");
+			hv_printf(TAG "FAIL out of guest RAM\n");
 			hv_exit(2);
 		}
 		fill(page, 4096);
@@ -220,13 +232,13 @@ static uint64_t pick_gpa(void)
 static void own_tables(void)
 {
 	int err;
-	struct npt_table *t = npt_new(npt_format_by_name("x86_64"), &hv_mm, &err);
+	struct npt_table *t = npt_new(npt_format_by_name(S1), &hv_mm, &err);
 
 	if (!t)
-		must(err, "npt_new x86_64");
-	must(npt_map_region(t, 0, 0, 4ull << 30, RWX | NPT_G, NPT_MAP_1G), "x86_64 map_region");
+		must(err, "npt_new " S1);
+	must(npt_map_region(t, 0, 0, 4ull << 30, RWX | NPT_G, NPT_MAP_1G), S1 " map_region");
 	__asm__ volatile("mov %0, %%cr3" : : "r"(npt_x86_cr3(t)) : "memory");
-	hv_printf("hv npt: x86_64 stage 1 of 4 1 GiB leaves in CR3 (%llu frames)\n",
+	hv_printf(TAG "%s stage 1 of 4 1 GiB leaves in CR3 (%llu frames)\n", S1,
 		  (unsigned long long)npt_table_frames(t));
 }
 
@@ -239,9 +251,9 @@ static void stage2(void)
 	const uint64_t ram_b = hv_ram_block(G_RAM_B_SZ, 4096);
 	int err;
 
-	s2 = npt_new(npt_format_by_name("npt"), &hv_mm, &err);
+	s2 = npt_new(npt_format_by_name(S2), &hv_mm, &err);
 	if (!s2)
-		must(err, "npt_new npt");
+		must(err, "npt_new " S2);
 	npt_set_flush_hook(s2, flush_hook, NULL, 0);
 	memset((void *)(uintptr_t)code, 0, 4096);
 	memcpy((void *)(uintptr_t)code, stubs, sizeof(stubs));
@@ -257,7 +269,7 @@ static void stage2(void)
 	must(npt_map_region(s2, G_RAM_B, ram_b, G_RAM_B_SZ, RWX, 0), "map RAM B");
 	hv_svm_guest(npt_x86_cr3(s2));
 	tlb_next = 1;
-	hv_printf("hv npt: stage 2 built at run time (%llu frames), nCR3 %llx\n",
+	hv_printf(TAG "stage 2 built at run time (%llu frames), nCR3 %llx\n",
 		  (unsigned long long)npt_table_frames(s2), (unsigned long long)npt_x86_cr3(s2));
 }
 
@@ -420,10 +432,10 @@ void hv_main(void)
 	uint64_t frames;
 
 	hv_seed(1);
-	hv_printf("hv npt: start\n");
+	hv_printf(TAG "start\n");
 	own_tables();
 	if (hv_svm_init()) {
-		hv_printf("hv npt: FAIL no SVM with nested paging (-cpu ...,+svm,+npt)\n");
+		hv_printf(TAG "FAIL no SVM with nested paging (-cpu ...,+svm,+npt)\n");
 		hv_exit(2);
 	}
 	frames = hv_mm_live();
@@ -435,19 +447,19 @@ void hv_main(void)
 		kind = kind < 10 ? LOAD : kind < 17 ? STORE : FETCH;
 		handle(kind, gpa);
 	}
-	hv_printf("hv npt: probes %u completed %u npf %u demand %u perm %u mmio %u\n", n.probes,
+	hv_printf(TAG "probes %u completed %u npf %u demand %u perm %u mmio %u\n", n.probes,
 		  n.completed, n.npf, n.demand, n.perm, n.mmio);
 	dirty_logging();
-	hv_printf("hv npt: dirty rounds %u pages %u collapsed %u\n", n.rounds, n.dirty_pages,
+	hv_printf(TAG "dirty rounds %u pages %u collapsed %u\n", n.rounds, n.dirty_pages,
 		  n.collapsed);
 	remaps();
-	hv_printf("hv npt: remaps %u unmaps %u\n", n.remaps, n.unmaps);
+	hv_printf(TAG "remaps %u unmaps %u\n", n.remaps, n.unmaps);
 	negative_controls();
-	hv_printf("hv npt: negative flush stale %u fresh %u; negative permission %u of %u faulted\n",
+	hv_printf(TAG "negative flush stale %u fresh %u; negative permission %u of %u faulted\n",
 		  n.stale, n.fresh, n.flips_seen, n.flips);
 	npt_free(s2);
 	check(hv_mm_live() == frames, "npt_free did not give every frame back", 0, hv_mm_live(),
 	      frames);
-	hv_printf("hv npt: mismatches %u\n", n.mismatches);
+	hv_printf(TAG "mismatches %u\n", n.mismatches);
 	hv_exit(n.mismatches ? 1 : 0);
 }
