@@ -75,7 +75,7 @@ FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
 SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
-               'inspect', 'hv', 'hv/x86', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
+               'inspect', 'hv', 'hv/common', 'hv/x86', 'hv/aarch64', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
 HOST_ONLY_TESTS = ['tests/test_qemu.c', 'tests/test_qemu_x86.c']
@@ -338,35 +338,43 @@ def write_inspect(n):
 
 
 def write_hv(n):
-    """hv/x86: the bare-metal SVM hypervisor tests/test_hv_x86 runs under
-    QEMU TCG, with npt/ and arch/ compiled into it as a kernel compiles
-    them (the freestanding flags, clang-19 for x86_64-unknown-none-elf),
-    linked by ld.lld-19 (hv/x86/hv.ld) into $builddir/hv/x86/hv.bin, a flat
-    multiboot image. Without clang-19 or ld.lld-19 nothing is built and the
-    test skips."""
+    """hv/: bare-metal hypervisors (hv/common/ and one folder per
+    architecture) with npt/ and arch/ compiled in as a kernel compiles them
+    (the freestanding flags, clang-19 for the bare-metal target), linked by
+    ld.lld-19 (hv/ARCH/hv.ld); tests/test_hv_*.sh run them under QEMU.
+    x86: hv.bin (4-level paging) and hv5.bin (5-level), flat multiboot
+    images; aarch64: hv.elf. Without clang-19 or ld.lld-19 nothing is
+    built and the tests skip."""
     if not (shutil.which(CROSS_CC) and shutil.which(CROSS_LD) and
             shutil.which('llvm-objcopy-19')):
         return []
-    n.var('hvcflags', '-std=c11 -Wall -Wextra -Werror -O2 -g -Inpt -Ihv/x86 '
-          '--target=%s %s %s -DNPT_SIMD=0' % (TARGETS['x86_64']['none'], FREESTANDING,
-                                              TARGETS['x86_64']['kernel']))
     n.rule('hvcc', '%s -MMD -MF $out.d $hvcflags -c $in -o $out' % CROSS_CC, 'HVCC $out',
            depfile='$out.d', deps='gcc')
     n.rule('hvld', '%s -static -nostdlib -T $script -o $out $in' % CROSS_LD, 'HVLD $out')
     n.rule('hvbin', 'llvm-objcopy-19 -O binary $in $out', 'OBJCOPY $out')
-    engine = []
-    for src in files('npt/*.c') + files('arch/*.c'):
-        engine += n.build('$builddir/hv/obj/' + os.path.splitext(src)[0] + '.o', 'hvcc', src)
     out = []
-    # hv.bin: 4-level paging, stage 2 `npt`; hv5.bin: 5-level, `npt5`
-    for name, defs in (('hv', ''), ('hv5', '-DHV_LA57')):
-        objs = []
-        for src in files('hv/x86/*.c') + files('hv/x86/*.S'):
-            objs += n.build('$builddir/hv/obj/%s/%s.o' % (name, os.path.splitext(src)[0]),
-                            'hvcc', src, hvcflags='$hvcflags ' + defs)
-        elf = n.build('$builddir/hv/x86/%s.elf' % name, 'hvld', objs + engine,
-                      implicit=['hv/x86/hv.ld'], script='hv/x86/hv.ld')
-        out += n.build('$builddir/hv/x86/%s.bin' % name, 'hvbin', elf)
+    # variant: (image, -D flags, flat binary?)
+    hvs = {'x86': ('x86_64', [('hv', '', True), ('hv5', '-DHV_LA57', True)]),
+           'aarch64': ('aarch64', [('hv', '', False)])}
+    for arch, (target, variants) in sorted(hvs.items()):
+        if not files('hv/%s/*.c' % arch):
+            continue
+        flags = ('-std=c11 -Wall -Wextra -Werror -O2 -g -Inpt -Ihv/common -Ihv/%s '
+                 '--target=%s %s %s -DNPT_SIMD=0' % (arch, TARGETS[target]['none'],
+                                                     FREESTANDING, TARGETS[target]['kernel']))
+        engine = []
+        for src in files('npt/*.c') + files('arch/*.c') + files('hv/common/*.c'):
+            engine += n.build('$builddir/hv/obj/%s/%s.o' % (arch, os.path.splitext(src)[0]),
+                              'hvcc', src, hvcflags=flags)
+        for name, defs, flat in variants:
+            objs = []
+            for src in files('hv/%s/*.c' % arch) + files('hv/%s/*.S' % arch):
+                objs += n.build('$builddir/hv/obj/%s/%s.o' % (name, os.path.splitext(src)[0]),
+                                'hvcc', src, hvcflags=flags + ' ' + defs)
+            script = 'hv/%s/hv.ld' % arch
+            elf = n.build('$builddir/hv/%s/%s.elf' % (arch, name), 'hvld', objs + engine,
+                          implicit=[script], script=script)
+            out += n.build('$builddir/hv/%s/%s.bin' % (arch, name), 'hvbin', elf) if flat else elf
     n.line()
     return out
 

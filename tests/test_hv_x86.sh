@@ -50,7 +50,7 @@ check() {
 		fail "$fmt: hv did not run on its own $s1 table"
 	[ "$(field mismatches mismatches)" = 0 ] || fail "$fmt: mismatches '$(field mismatches mismatches)'"
 	[ "$(field probes probes)" -ge 3000 ] 2>/dev/null || fail "$fmt: fewer than 3000 probes"
-	positive probes completed npf demand perm mmio
+	positive probes completed faults demand perm mmio
 	[ "$(field dirty rounds)" = 4 ] || fail "$fmt: dirty logging rounds '$(field dirty rounds)'"
 	positive dirty pages
 	[ "$(field dirty collapsed)" = 8 ] || fail "$fmt: collapse gave '$(field dirty collapsed)' leaves, want 8"
@@ -68,7 +68,7 @@ check() {
 	# emulator. Every trial must still complete.
 	[ -n "$stale" ] && [ $((stale + fresh)) -eq 10 ] ||
 		fail "$fmt: flush control stale '$stale' fresh '$fresh'"
-	echo "qemu-tcg $fmt: $(field probes probes) probes, 0 mismatches; npf $(field probes npf)," \
+	echo "qemu-tcg $fmt: $(field probes probes) probes, 0 mismatches; faults $(field probes faults)," \
 		"demand $(field probes demand), dirty rounds 4; permission control $seen/$total;" \
 		"flush control: stale $stale of 10 (QEMU flushes at VMRUN); $s1 with 1 GiB leaves in CR3"
 }

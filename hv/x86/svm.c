@@ -4,7 +4,7 @@
  * through the nested table alone. The VMCB layout is APM vol. 2 appendix
  * B, "Layout of VMCB".
  */
-#include "hv.h"
+#include "svm.h"
 
 #define MSR_EFER        0xc0000080
 #define EFER_SVME       (1ull << 12)

@@ -1,7 +1,7 @@
 /*
  * What a kernel gives the code it links: memset and memcpy (the two
- * symbols libnpt needs), a serial console on COM1, a printf for it, an
- * exit through QEMU's isa-debug-exit port, a random number generator.
+ * symbols libnpt needs), a printf for the architecture's console, a random
+ * number generator.
  */
 #include <stdarg.h>
 
@@ -24,15 +24,6 @@ void *memcpy(void *d, const void *s, size_t n)
 	while (n--)
 		*p++ = *q++;
 	return d;
-}
-
-#define COM1 0x3f8
-
-void hv_putc(char c)
-{
-	while (!(hv_inb(COM1 + 5) & 0x20)) /* LSR: transmit holding register empty */
-		;
-	hv_outb(COM1, (uint8_t)c);
 }
 
 static void put_u(uint64_t v, unsigned base, int width)
@@ -103,14 +94,6 @@ void hv_printf(const char *fmt, ...)
 		}
 	}
 	va_end(ap);
-}
-
-/* QEMU -device isa-debug-exit,iobase=0xf4: exits with (code << 1) | 1. */
-void hv_exit(unsigned code)
-{
-	hv_outl(0xf4, code);
-	for (;;)
-		__asm__ volatile("cli; hlt");
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

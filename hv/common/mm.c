@@ -1,7 +1,8 @@
 /*
  * Frames for npt's tables: a free stack over [HV_FRAMES_PA, + size), the
- * memory identity-mapped, so NPT_MM_LINEAR with offset 0; alloc_contig is
- * not needed by the x86 formats. Guest RAM pages come from a bump pointer.
+ * memory identity-mapped, so NPT_MM_LINEAR with offset 0. Aligned blocks
+ * (concatenated Arm stage-2 roots) come from the bump pointer and go back
+ * frame by frame. Guest RAM pages come from a bump pointer of their own.
  */
 #include "hv.h"
 
@@ -31,6 +32,27 @@ static void mm_free(void *ctx, uint64_t pa)
 	live--;
 }
 
+static int mm_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
+{
+	const uint64_t align = count;
+
+	(void)ctx;
+	while (bump % align) /* the frames skipped go onto the free stack */
+		free_stack[nfree++] = (uint32_t)bump++;
+	if (bump + count > NFRAMES)
+		return -1;
+	*pa = HV_FRAMES_PA + bump * 4096;
+	bump += count;
+	live += count;
+	return 0;
+}
+
+static void mm_free_contig(void *ctx, uint64_t pa, unsigned count)
+{
+	while (count--)
+		mm_free(ctx, pa + (uint64_t)count * 4096);
+}
+
 static void *mm_virt(void *ctx, uint64_t pa)
 {
 	(void)ctx;
@@ -41,6 +63,8 @@ struct npt_mm hv_mm = {
 	.alloc = mm_alloc,
 	.free = mm_free,
 	.phys_to_virt = mm_virt,
+	.alloc_contig = mm_alloc_contig,
+	.free_contig = mm_free_contig,
 	.flags = NPT_MM_LINEAR,
 	.linear_offset = 0,
 };
@@ -54,8 +78,10 @@ uint64_t hv_ram_block(uint64_t size, uint64_t align)
 {
 	uint64_t pa = (ram_next + align - 1) & ~(align - 1);
 
-	if (pa + size > HV_RAM_PA + HV_RAM_SIZE)
-		return 0;
+	if (pa + size > HV_RAM_PA + HV_RAM_SIZE) {
+		hv_printf("hv: FAIL out of guest RAM\n");
+		hv_exit(2);
+	}
 	ram_next = pa + size;
 	return pa;
 }
