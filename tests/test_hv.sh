@@ -1,0 +1,114 @@
+#!/bin/bash
+# npt inside hypervisors on emulated hardware (hv/, README "npt inside a
+# hypervisor"). Each hv links the freestanding engine, builds its guest's
+# stage 2 at run time, handles every stage-2 fault by calling npt, executes
+# every flush record, and checks each exit against npt_query
+# (hv/common/scenario.c says what counts as a mismatch). This script reads
+# each report from the serial port and asserts, per (emulator, format):
+# 0 mismatches; exits of every kind (completed, faults, demand maps,
+# permission faults, emulated MMIO); dirty logging rounds whose harvests
+# were the pages written; collapse back to 2 MiB leaves; remaps and unmaps;
+# the permission negative control (a write permission cleared behind npt's
+# back faults every time) and the flush one.
+#  - QEMU TCG x86-64 with SVM: hv.bin on 4-level paging (x86_64 with 1 GiB
+#    leaves in CR3, `npt` stage 2) and hv5.bin on 5-level paging
+#    (x86_64-la57, `npt5`: the nested walk follows the host's paging mode).
+#  - QEMU aarch64 virt at EL2: aarch64-s2 and aarch64-s2-48, fault levels
+#    checked, access-flag faults resolved with npt_log_access_fault.
+#
+#   tests/test_hv.sh [BUILDDIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+builddir=${1:-${NPT_BUILDDIR:-build}}
+failed=0 ran=0
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+# report EMULATOR FORMAT STALE: one format's lines in $out, checked.
+# STALE: what the flush control must show (all: every skipped flush served
+# the old page; none: the emulator flushed anyway).
+report() {
+	local emu=$1 fmt=$2 stale_want=$3 line flips seen total stale fresh
+	field() { # field LINE-PREFIX NAME: the number after NAME on that line
+		grep "^hv $fmt: $1" <<<"$out" | grep -oE "(^| )$2 [0-9]+" | grep -oE '[0-9]+$' | head -n 1
+	}
+	positive() { # positive PREFIX NAME...: each field is there and above 0
+		local p=$1 f v
+		shift
+		for f in "$@"; do
+			v=$(field "$p" "$f")
+			[ -n "$v" ] && [ "$v" -gt 0 ] || fail "$fmt: $p $f is '${v:-missing}', want > 0"
+		done
+	}
+	[ "$(field mismatches mismatches)" = 0 ] || fail "$fmt: mismatches '$(field mismatches mismatches)'"
+	[ "$(field probes probes)" -ge 3000 ] 2>/dev/null || fail "$fmt: fewer than 3000 probes"
+	positive probes completed faults demand perm mmio
+	[ "$(field dirty rounds)" = 4 ] || fail "$fmt: dirty logging rounds '$(field dirty rounds)'"
+	positive dirty pages
+	[ "$(field dirty collapsed)" = 8 ] || fail "$fmt: collapse gave '$(field dirty collapsed)' leaves, want 8"
+	positive remaps remaps unmaps
+	line=$(grep "^hv $fmt: negative" <<<"$out")
+	flips=$(grep -oE 'permission [0-9]+ of [0-9]+' <<<"$line")
+	read -r _ seen _ total <<<"$flips"
+	[ -n "$total" ] && [ "$total" -gt 0 ] && [ "$seen" = "$total" ] ||
+		fail "$fmt: negative permission control '$flips': every cleared write permission must fault"
+	stale=$(grep -oE 'stale [0-9]+' <<<"$line" | grep -oE '[0-9]+')
+	fresh=$(grep -oE 'fresh [0-9]+' <<<"$line" | grep -oE '[0-9]+')
+	case $stale_want in
+	all) [ "$stale" = 10 ] || fail "$fmt: flush control: stale '$stale' of 10, want every skipped flush seen" ;;
+	none) [ -n "$stale" ] && [ $((stale + fresh)) -eq 10 ] ||
+		fail "$fmt: flush control stale '$stale' fresh '$fresh'" ;;
+	esac
+	echo "$emu $fmt: $(field probes probes) probes, 0 mismatches; faults $(field probes faults)," \
+		"demand $(field probes demand), access-flag $(grep "^hv $fmt: accessed" <<<"$out" |
+			grep -oE '[0-9]+ access' | grep -oE '[0-9]+'), dirty rounds 4;" \
+		"permission control $seen/$total; flush control: stale $stale of 10"
+}
+
+# x86-64, QEMU TCG with SVM and nested paging. QEMU TCG drops its whole TLB
+# at every VMRUN and #VMEXIT (the world switch reloads CR3), so a remap whose
+# flush hv skipped reads the new page: the flush control cannot show a
+# stale translation under this emulator; every trial must still complete.
+x86() {
+	local bin=$1 s1=$2 fmt=$3 rc
+	echo "=== $bin: $s1 in CR3, $fmt stage 2"
+	out=$(timeout 120 qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt,+pdpe1gb,+nx,+la57 \
+		-m 256M -display none -vga none -nic none -no-reboot -serial stdio -monitor none \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$bin" 2>&1)
+	rc=$?
+	echo "$out"
+	ran=$((ran + 1))
+	# isa-debug-exit: hv_exit(0) is status 1
+	[ "$rc" -eq 1 ] || fail "$fmt: QEMU exited with $rc (hv_exit(0) gives 1)"
+	grep -q "^hv $fmt: $s1 stage 1 of 4 1 GiB leaves in CR3" <<<"$out" ||
+		fail "$fmt: hv did not run on its own $s1 table"
+	report qemu-tcg "$fmt" none
+}
+
+# AArch64, QEMU virt at EL2: QEMU keeps stage-2 translations across EL2
+# and EL1 switches, so every skipped flush must serve the old page.
+aarch64() {
+	local bin=$1 rc
+	echo "=== $bin: aarch64-s2, aarch64-s2-48"
+	out=$(timeout 120 qemu-system-aarch64 -M virt,virtualization=on -cpu max -m 256M \
+		-nographic -nic none -monitor none -serial stdio -semihosting -kernel "$bin" 2>&1)
+	rc=$?
+	echo "$out"
+	ran=$((ran + 1))
+	[ "$rc" -eq 0 ] || fail "aarch64: QEMU exited with $rc"
+	report qemu-aarch64 aarch64-s2 all
+	report qemu-aarch64 aarch64-s2-48 all
+	for fmt in aarch64-s2 aarch64-s2-48; do
+		n=$(grep "^hv $fmt: accessed" <<<"$out" | grep -oE '[0-9]+ access' | grep -oE '[0-9]+')
+		[ -n "$n" ] && [ "$n" -gt 0 ] || fail "$fmt: no access-flag fault resolved"
+	done
+}
+
+if command -v qemu-system-x86_64 >/dev/null && [ -f "$builddir/hv/x86/hv.bin" ]; then
+	x86 "$builddir/hv/x86/hv.bin" x86_64 npt
+	x86 "$builddir/hv/x86/hv5.bin" x86_64-la57 npt5
+fi
+if command -v qemu-system-aarch64 >/dev/null && [ -f "$builddir/hv/aarch64/hv.elf" ]; then
+	aarch64 "$builddir/hv/aarch64/hv.elf"
+fi
+[ "$ran" -gt 0 ] || { echo "SKIP: no QEMU, or no hv built (clang-19, ld.lld-19)"; exit 77; }
+[ "$failed" -eq 0 ]
