@@ -75,7 +75,8 @@ FREESTANDING = ('-ffreestanding -fno-builtin -fno-stack-protector -nostdlibinc '
 # one of them makes ninja re-run configure.py. Not bench/: its name is taken
 # by the `bench` target (and scripts/bench.sh re-runs configure.py anyway).
 SOURCE_DIRS = ['npt', 'arch', 'user', 'tests', 'tests/lib', 'tests/fuzz', 'tests/fs',
-               'inspect', 'hv', 'hv/common', 'hv/x86', 'hv/aarch64', 'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
+               'inspect', 'hv', 'hv/common', 'hv/x86', 'hv/aarch64', 'hv/riscv',
+               'vmm', 'guest', 'guest/x86', 'guest/aarch64', 'guest/riscv']
 # Tests a cross tree builds: everything but those needing the host's
 # emulators, KVM or the build tree itself.
 HOST_ONLY_TESTS = ['tests/test_qemu.c', 'tests/test_qemu_x86.c']
@@ -343,7 +344,7 @@ def write_hv(n):
     (the freestanding flags, clang-19 for the bare-metal target), linked by
     ld.lld-19 (hv/ARCH/hv.ld); tests/test_hv_*.sh run them under QEMU.
     x86: hv.bin (4-level paging) and hv5.bin (5-level), flat multiboot
-    images; aarch64: hv.elf. Without clang-19 or ld.lld-19 nothing is
+    images; aarch64 and riscv: hv.elf. Without clang-19 or ld.lld-19 nothing is
     built and the tests skip."""
     if not (shutil.which(CROSS_CC) and shutil.which(CROSS_LD) and
             shutil.which('llvm-objcopy-19')):
@@ -355,7 +356,8 @@ def write_hv(n):
     out = []
     # variant: (image, -D flags, flat binary?)
     hvs = {'x86': ('x86_64', [('hv', '', True), ('hv5', '-DHV_LA57', True)]),
-           'aarch64': ('aarch64', [('hv', '', False)])}
+           'aarch64': ('aarch64', [('hv', '', False)]),
+           'riscv': ('riscv64', [('hv', '', False)])}
     for arch, (target, variants) in sorted(hvs.items()):
         if not files('hv/%s/*.c' % arch):
             continue

@@ -36,7 +36,8 @@ uint64_t hv_ram_block(uint64_t size, uint64_t align);
 enum { HV_LOAD, HV_STORE, HV_FETCH };
 
 /* How one access ended. */
-enum { HV_F_TRANSLATION = 1, HV_F_PERMISSION, HV_F_ACCESS };
+enum { HV_F_TRANSLATION = 1, HV_F_PERMISSION, HV_F_ACCESS,
+       HV_F_UNKNOWN /* a stage-2 fault whose kind the hardware does not report */ };
 struct hv_result {
 	int done;        /* the access completed */
 	uint8_t value;   /* a load: the byte the guest read */
