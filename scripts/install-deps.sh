@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 pkgs="gcc clang lld ninja-build pkg-config check python3 linux-libc-dev
 binutils make valgrind qemu-system-arm qemu-system-misc qemu-system-x86
-bochs bochsbios bochs-term clang-19 lld-19 llvm-19 qemu-user dpkg-dev
+bochs bochsbios bochs-term vgabios clang-19 lld-19 llvm-19 qemu-user dpkg-dev
 man-db groff-base debhelper fakeroot lintian
 gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
 check:arm64 libc6-dev:arm64 libsubunit-dev:arm64"
