@@ -148,15 +148,94 @@ hv_vmrun:
 	xor %eax, %eax
 	ret
 
-	.section .rodata
-	.align 8
-gdt:
+/*
+ * int hv_vmx_enter(struct hv_vmx_gprs *g, int launched): VMLAUNCH (or
+ * VMRESUME once launched) with every guest general register loaded from g
+ * (rax .. r15 but rsp, which the VMCS holds), HOST_RSP and HOST_RIP set to
+ * come back here; stores them back after the VM exit. Returns 0, or 1 when
+ * the VM entry itself failed (RFLAGS.CF or ZF, SDM vol. 3C §31.4).
+ */
+	.text
+	.globl hv_vmx_enter
+hv_vmx_enter:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	push %rdi                /* g, found at (%rsp) after the exit */
+	mov $0x6c14, %rax        /* HOST_RSP */
+	vmwrite %rsp, %rax
+	lea vmx_exit(%rip), %rdx
+	mov $0x6c16, %rax        /* HOST_RIP */
+	vmwrite %rdx, %rax
+	mov %esi, %eax
+	test %eax, %eax
+	mov 8(%rdi), %rbx
+	mov 16(%rdi), %rcx
+	mov 24(%rdi), %rdx
+	mov 32(%rdi), %rsi
+	mov 48(%rdi), %rbp
+	mov 56(%rdi), %r8
+	mov 64(%rdi), %r9
+	mov 72(%rdi), %r10
+	mov 80(%rdi), %r11
+	mov 88(%rdi), %r12
+	mov 96(%rdi), %r13
+	mov 104(%rdi), %r14
+	mov 112(%rdi), %r15
+	jnz 1f
+	mov 0(%rdi), %rax
+	mov 40(%rdi), %rdi
+	vmlaunch
+	jmp 2f
+1:	mov 0(%rdi), %rax
+	mov 40(%rdi), %rdi
+	vmresume
+2:	pop %rdi                 /* the entry failed */
+	mov $1, %eax
+	jmp 3f
+vmx_exit:
+	push %rdi
+	mov 8(%rsp), %rdi        /* g */
+	mov %rax, 0(%rdi)
+	mov %rbx, 8(%rdi)
+	mov %rcx, 16(%rdi)
+	mov %rdx, 24(%rdi)
+	mov %rsi, 32(%rdi)
+	pop %rax
+	mov %rax, 40(%rdi)
+	mov %rbp, 48(%rdi)
+	mov %r8, 56(%rdi)
+	mov %r9, 64(%rdi)
+	mov %r10, 72(%rdi)
+	mov %r11, 80(%rdi)
+	mov %r12, 88(%rdi)
+	mov %r13, 96(%rdi)
+	mov %r14, 104(%rdi)
+	mov %r15, 112(%rdi)
+	pop %rdi
+	xor %eax, %eax
+3:	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	ret
+
+	.data
+	.align 16
+	.globl hv_gdt
+hv_gdt:
 	.quad 0
 	.quad 0x00af9a000000ffff /* 0x08: 64-bit code */
 	.quad 0x00cf92000000ffff /* 0x10: data */
+	.quad 0, 0               /* 0x18: the TSS VMX needs in TR (x86.c fills it) */
 gdt_ptr:
-	.word gdt_ptr - gdt - 1
-	.long gdt
+	.word gdt_ptr - hv_gdt - 1
+	.long hv_gdt
 
 	.section .bss
 	.align 4096

@@ -1,4 +1,4 @@
-/* hv on x86-64: port and MSR access, and SVM (svm.c). */
+/* hv on x86-64: port and MSR access, SVM (svm.c) and VMX (vmx.c). */
 #ifndef HV_SVM_H
 #define HV_SVM_H
 
@@ -51,6 +51,23 @@ void hv_svm_guest(uint64_t ncr3);
  * this VMRUN's TLB_CONTROL. */
 void hv_svm_run(uint64_t rip, uint64_t rax, uint64_t rbx, unsigned tlb, struct hv_exit *e,
 		uint64_t *rbx_out);
+
+/* vmx.c: one guest in 32-bit protected mode with paging off (an
+ * unrestricted guest), one VMCS */
+struct hv_vmx_gprs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+};
+int hv_vmx_enter(struct hv_vmx_gprs *g, int launched); /* entry.S: 0 after an exit */
+int hv_vmx_init(void);           /* 0, or < 0 without VMX with EPT and unrestricted guests */
+int hv_vmx_has_ept5(void);
+void hv_vmx_guest(uint64_t eptp);
+/* Runs the guest from rip with eax and ebx until its next VM exit:
+ * e->code the basic exit reason (~0: the VM entry failed, info1 its VM-
+ * instruction error), info1 the exit qualification, info2 the guest-
+ * physical address. */
+void hv_vmx_run(uint64_t rip, uint64_t rax, uint64_t rbx, struct hv_exit *e, uint64_t *rbx_out);
+void hv_vmx_invept(uint64_t eptp);
+uint64_t hv_tss_base(void);      /* x86.c: the host TSS VMX needs in TR */
 
 #define HV_EXIT_HLT      0x78
 #define HV_EXIT_SHUTDOWN 0x7f

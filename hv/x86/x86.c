@@ -1,9 +1,11 @@
 /*
- * hv on x86-64 with AMD SVM: the console (COM1), the exit (QEMU's
- * isa-debug-exit), its own address space built by npt, and the guest run:
- * a 32-bit protected-mode guest with paging off, so every access goes
- * through the nested table alone, running one of three stubs per access.
- * Each flush record becomes the next VMRUN's TLB_CONTROL.
+ * hv on x86-64: the console (COM1), the exit (QEMU's isa-debug-exit, or
+ * Bochs' shutdown port), its own address space built by npt, and the guest
+ * run, with AMD SVM (nested paging: npt, npt5) or Intel VMX (EPT: ept,
+ * ept5), whichever the processor has: a 32-bit protected-mode guest with
+ * paging off, so every access goes through the stage-2 table alone,
+ * running one of three stubs per access. SVM: each flush record becomes
+ * the next VMRUN's TLB_CONTROL. VMX: INVEPT single-context.
  */
 #include "svm.h"
 #include "npt_flush_x86.h"
@@ -101,6 +103,89 @@ static void run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r)
 	}
 }
 
+/* ---- VMX ---- */
+
+static uint64_t eptp;
+
+static void vmx_guest(struct npt_table *t)
+{
+	eptp = npt_ept_pointer(t, 1); /* with EPT accessed and dirty flags */
+	hv_vmx_guest(eptp);
+}
+
+static void vmx_flush(const struct npt_flush *f)
+{
+	if (f->kind != NPT_FLUSH_NONE)
+		hv_vmx_invept(eptp);
+}
+
+static void vmx_flush_all(void)
+{
+	hv_vmx_invept(eptp);
+}
+
+/* EPT violation exit qualification (SDM vol. 3C table 28-7): bit 1 the
+ * access was a write; bits 5:3 the entry's read, write and execute
+ * permissions (all 0: nothing mapped there). */
+static void vmx_run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r)
+{
+	struct hv_exit e;
+	uint64_t rbx = 0;
+
+	hv_vmx_run(G_STUBS + 0x10 * kind, gpa, value, &e, &rbx);
+	*r = (struct hv_result){ .level = -1 };
+	if (e.code == 12) { /* HLT */
+		r->done = 1;
+		r->value = (uint8_t)rbx;
+		r->pc = e.rip;
+	} else if (e.code == 48) { /* EPT violation */
+		r->fault = e.info1 & (7u << 3) ? HV_F_PERMISSION : HV_F_TRANSLATION;
+		r->gpa = e.info2;
+		r->write = (e.info1 & 2) != 0;
+	} else {
+		hv_printf("hv: VM exit %llx qualification %llx rip %llx\n", (unsigned long long)e.code,
+			  (unsigned long long)e.info1, (unsigned long long)e.rip);
+		r->other = e.code == ~0ull ? "a failed VM entry" : e.code == 49 ? "an EPT misconfiguration"
+									  : "an unexpected VM exit";
+	}
+}
+
+static const struct hv_arch vmx = {
+	.name = "x86-64 VMX",
+	.stubs_gpa = G_STUBS,
+	.stubs_pa = (uint64_t)(uintptr_t)stubs,
+	.stub_size = 4096,
+	.ret = hlt,
+	.ret_size = 1,
+	.w_bit = 1ull << 1, /* EPT write access (SDM vol. 3C §29.3.2) */
+	.af_faults = 0,     /* EPT A/D on (EPTP bit 6): the processor sets A */
+	.guest = vmx_guest,
+	.flush = vmx_flush,
+	.flush_all = vmx_flush_all,
+	.run = vmx_run,
+};
+
+/* ---- the TSS VMX wants in the host's TR (SDM vol. 3C §28.2.3) ---- */
+
+extern uint64_t hv_gdt[];
+static uint8_t tss[104] __attribute__((aligned(16)));
+
+uint64_t hv_tss_base(void)
+{
+	return (uint64_t)(uintptr_t)tss;
+}
+
+static void tss_init(void)
+{
+	const uint64_t base = hv_tss_base(), limit = sizeof(tss) - 1;
+
+	/* a 64-bit available TSS (type 9), present (SDM vol. 3A §8.2.3) */
+	hv_gdt[3] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
+		    ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+	hv_gdt[4] = base >> 32;
+	__asm__ volatile("ltr %w0" : : "r"(0x18));
+}
+
 static const struct hv_arch x86 = {
 	.name = "x86-64 SVM",
 	.stubs_gpa = G_STUBS,
@@ -136,12 +221,24 @@ void hv_main(void);
 
 void hv_main(void)
 {
+	unsigned bad;
+	int r;
+
 	uart_init();
+	tss_init();
 	hv_printf("hv " S2 ": start\n");
 	own_tables();
-	if (hv_svm_init()) {
-		hv_printf("hv " S2 ": FAIL no SVM with nested paging (-cpu ...,+svm,+npt)\n");
+	if (!hv_svm_init()) {
+		hv_exit(hv_scenario(&x86, S2) ? 1 : 0);
+	}
+	r = hv_vmx_init();
+	if (r) {
+		hv_printf("hv " S2 ": FAIL neither SVM with nested paging nor VMX with EPT (%d)\n", r);
 		hv_exit(2);
 	}
-	hv_exit(hv_scenario(&x86, S2) ? 1 : 0);
+	hv_printf("hv ept: VMX with EPT, 5-level EPT %s\n", hv_vmx_has_ept5() ? "yes" : "no");
+	bad = hv_scenario(&vmx, "ept");
+	if (hv_vmx_has_ept5())
+		bad += hv_scenario(&vmx, "ept5");
+	hv_exit(bad ? 1 : 0);
 }
