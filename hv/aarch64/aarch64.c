@@ -55,7 +55,25 @@ static void guest(struct npt_table *t)
 	SYSREG_SET(vtcr_el2, npt_arm_vtcr(t));
 	SYSREG_SET(vttbr_el2, npt_arm_vttbr(t, 1));
 	SYSREG_SET(sctlr_el1, 0x30d00800ull);               /* RES1 bits; MMU, caches off */
-	SYSREG_SET(hcr_el2, (1ull << 31) | (1ull << 0));    /* RW (EL1 is AArch64), VM */
+	/* RW (EL1 is AArch64), PTW (a stage-1 walk into Device memory faults,
+	 * as npt_translate_2d models it), VM */
+	SYSREG_SET(hcr_el2, (1ull << 31) | (1ull << 2) | (1ull << 0));
+}
+
+extern const uint8_t el1_vectors[];
+
+/* The guest's own stage 1 (npt_arm_tcr, NPT_ARM_MAIR, TTBR0_EL1), its
+ * faults through el1_vectors; NULL: the MMU off again. */
+static void guest_s1(const struct npt_table *s1)
+{
+	if (s1) {
+		SYSREG_SET(mair_el1, NPT_ARM_MAIR);
+		SYSREG_SET(tcr_el1, npt_arm_tcr(s1));
+		SYSREG_SET(ttbr0_el1, npt_root(s1));
+		SYSREG_SET(vbar_el1, (uint64_t)(uintptr_t)el1_vectors);
+	}
+	SYSREG_SET(sctlr_el1, 0x30d00800ull | (s1 ? 1u : 0u)); /* M */
+	__asm__ volatile("dsb ishst\n\ttlbi vmalls12e1is\n\tdsb ish\n\tisb" : : : "memory");
 }
 
 static void flush(const struct npt_flush *f)
@@ -68,37 +86,56 @@ static void flush_all(void)
 	__asm__ volatile("dsb ishst\n\ttlbi vmalls12e1is\n\tdsb ish\n\tisb" : : : "memory");
 }
 
+/* An abort's syndrome (D17 ESR_ELx, ISS of a data or instruction abort):
+ * the fault status code with the level in its low bits, WnR in bit 6. */
+static void abort_kind(uint64_t esr, int data, struct hv_result *r)
+{
+	const uint64_t fsc = esr & 0x3f;
+
+	r->write = data && (esr & (1u << 6));
+	r->level = 3 - (int)(fsc & 3); /* Arm's level from the root, npt's from the leaf */
+	switch (fsc & 0x3c) {
+	case 0x04:
+		r->fault = HV_F_TRANSLATION;
+		break;
+	case 0x08:
+		r->fault = HV_F_ACCESS;
+		break;
+	case 0x0c:
+		r->fault = HV_F_PERMISSION;
+		break;
+	default:
+		r->other = "an abort that is not a translation, access flag or permission fault";
+	}
+}
+
 static void run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r)
 {
 	const uint64_t x1 = run_el1((uint64_t)(uintptr_t)el1_stubs + 0x10 * kind, gpa, value);
-	const uint64_t esr = SYSREG_GET(esr_el2), ec = esr >> 26, fsc = esr & 0x3f;
+	const uint64_t esr = SYSREG_GET(esr_el2), ec = esr >> 26;
 
 	*r = (struct hv_result){ .level = -1 };
 	if (x1 == ~0ull) {
 		r->other = "an interrupt or SError";
-	} else if (ec == 0x16) { /* HVC from AArch64: the stub ended */
+	} else if (ec == 0x16 && (esr & 0xffff) == 1) { /* HVC #1: a stage-1 fault at EL1 */
+		const uint64_t esr1 = SYSREG_GET(esr_el1), ec1 = esr1 >> 26;
+
+		r->stage = 1;
+		r->va = SYSREG_GET(far_el1);
+		if (ec1 != 0x25 && ec1 != 0x21) /* data / instruction abort, same EL */
+			r->other = "an EL1 exception that is not an abort";
+		else
+			abort_kind(esr1, ec1 == 0x25, r);
+	} else if (ec == 0x16) { /* HVC #0: the stub ended */
 		r->done = 1;
 		r->value = (uint8_t)x1;
 		r->pc = SYSREG_GET(elr_el2) - 4;
 	} else if (ec == 0x24 || ec == 0x20) { /* data / instruction abort from a lower EL */
 		const uint64_t hpfar = SYSREG_GET(hpfar_el2), far = SYSREG_GET(far_el2);
 
+		r->stage = 2;
 		r->gpa = ((hpfar & 0x00000ffffffffff0ull) << 8) | (far & 0xfff);
-		r->write = ec == 0x24 && (esr & (1u << 6));
-		r->level = 3 - (int)(fsc & 3); /* Arm's level from the root, npt's from the leaf */
-		switch (fsc & 0x3c) {
-		case 0x04:
-			r->fault = HV_F_TRANSLATION;
-			break;
-		case 0x08:
-			r->fault = HV_F_ACCESS;
-			break;
-		case 0x0c:
-			r->fault = HV_F_PERMISSION;
-			break;
-		default:
-			r->other = "an abort that is not a translation, access flag or permission fault";
-		}
+		abort_kind(esr, ec == 0x24, r);
 	} else {
 		r->other = "an unexpected exception class";
 	}
@@ -116,6 +153,8 @@ static const struct hv_arch arm = {
 	.flush = flush,
 	.flush_all = flush_all,
 	.run = run,
+	.s1 = "aarch64",
+	.guest_s1 = guest_s1,
 };
 
 void hv_main(void);

@@ -87,6 +87,16 @@ el1_stubs:
 	hvc	#0
 	.balign 16
 	br	x0
+/* EL1's vectors, for the guest's own stage 1: every exception taken at EL1
+ * (a stage-1 fault) goes back to EL2 with HVC #1, where ESR_EL1 and
+ * FAR_EL1 say what it was. */
+	.balign 2048
+	.global el1_vectors
+el1_vectors:
+	.rept 16
+	.balign 128
+	hvc	#1
+	.endr
 	.balign 4096
 
 	.bss

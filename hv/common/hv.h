@@ -46,6 +46,8 @@ struct hv_result {
 	uint64_t gpa;    /* its guest-physical address */
 	int write;       /* the fault says the access wrote */
 	int level;       /* npt's level of the entry that faulted, -1 where not reported */
+	int stage;       /* with the guest's stage 1 on: 1 for a stage-1 fault (va), else 2 */
+	uint64_t va;     /* a stage-1 fault's virtual address */
 	const char *other; /* an exit that is neither: what it was */
 };
 
@@ -67,8 +69,13 @@ struct hv_arch {
 	/* Whatever flush the next run must begin with, now (after an entry was
 	 * changed behind npt's back). */
 	void (*flush_all)(void);
-	/* One access of kind at gpa (a store writes value). */
+	/* One access of kind at gpa (a store writes value); with the guest's
+	 * stage 1 on, gpa is a virtual address. */
 	void (*run)(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r);
+	/* A stage-1 format the guest can run on (NULL: none), and turning it
+	 * on with a table of it whose root is guest-physical (NULL: off). */
+	const char *s1;
+	void (*guest_s1)(const struct npt_table *s1);
 };
 
 /* scenario.c: the whole run over stage-2 format s2; returns its mismatches */

@@ -19,7 +19,11 @@
  *  6. negative controls: a remap whose flush is dropped (the TLB may serve
  *     the old page: counted), and a write permission cleared behind npt's
  *     back (the walk must fault although npt_query says writable);
- *  7. every table frame back to the allocator.
+ *  7. where the guest can run on a stage-1 table of its own (Arm, RISC-V):
+ *     one npt builds in guest memory, turned on, and accesses through both
+ *     stages checked against npt_translate_2d -- completed at the hpa it
+ *     says, or the fault at the stage, address, kind and level it says;
+ *  8. every table frame back to the allocator.
  * Every flush record goes to the architecture's flush (the flush hook, and
  * the break-before-make hook where the format needs it). Results go to the
  * console, one `hv FORMAT:` line each.
@@ -473,6 +477,185 @@ static void negative_controls(void)
 	}
 }
 
+/* ---- 7. the guest's own stage 1, two walks: npt_translate_2d ------------------ */
+
+#define G_S1     (48ull << 20) /* 1 MiB of guest RAM for the stage-1 table */
+#define G_S1_SZ  (1ull << 20)
+
+static uint64_t s1_next;
+
+static int s1_alloc(void *ctx, uint64_t *pa)
+{
+	(void)ctx;
+	if (s1_next >= G_S1 + G_S1_SZ)
+		return -1;
+	*pa = s1_next;
+	s1_next += 4096;
+	return 0;
+}
+
+static void s1_free(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	(void)pa;
+}
+
+/* The guest's frames are guest-physical: written through stage 2. */
+static void *s1_virt(void *ctx, uint64_t gpa)
+{
+	uint64_t hpa;
+
+	(void)ctx;
+	return npt_query(s2, gpa, &hpa, NULL, NULL) ? NULL : (void *)(uintptr_t)hpa;
+}
+
+static const struct npt_mm s1_mm = { .alloc = s1_alloc, .free = s1_free, .phys_to_virt = s1_virt };
+
+struct s1_map {
+	uint64_t va, gpa, size;
+	unsigned flags;
+};
+
+static struct {
+	unsigned probes, done, s1, s2, walk, hw_ad;
+} t2;
+
+/* One access through both stages, against npt_translate_2d. */
+static void probe_2d(const struct npt_table *s1, unsigned kind, uint64_t va)
+{
+	const uint8_t value = (uint8_t)hv_rnd();
+	struct npt_2d o;
+	struct hv_result r;
+	int walk;
+
+	uint64_t hpa = 0;
+	int hw_ad = 0;
+
+	npt_translate_2d(npt_table_format(s1), npt_root(s1), s2, va, need(kind), &o);
+	hpa = o.hpa;
+	/* npt_translate_2d models hardware that faults on a clear accessed
+	 * flag; where the hardware sets it itself (af_faults 0: QEMU's RISC-V
+	 * G-stage), such an access goes through. Accepted in exactly that
+	 * form -- a stage-2 access-flag fault of the model, the access
+	 * completed -- and counted. */
+	if (!arch->af_faults && o.fault == NPT_ERR_ACCESSED && o.fault_stage == 2 && o.gpa &&
+	    !npt_query(s2, o.gpa, &hpa, NULL, NULL))
+		hw_ad = 1;
+	if (kind == HV_FETCH && (!o.fault || hw_ad))
+		memcpy((void *)(uintptr_t)hpa, arch->ret, arch->ret_size);
+	arch->run(kind, va, value, &r);
+	t2.probes++;
+	if (r.other) {
+		hv_printf("hv %s: FAIL %s after a %s of va %llx\n", fmt, r.other, kind_name[kind],
+			  (unsigned long long)va);
+		hv_exit(2);
+	}
+	if (r.done && hw_ad) {
+		t2.hw_ad++;
+		o.fault = 0;
+		o.hpa = hpa;
+	}
+	if (r.done) {
+		check(!o.fault, "two stages: completed where npt_translate_2d faults", va, o.fault,
+		      o.fault_stage);
+		if (o.fault)
+			return;
+		if (kind == HV_LOAD)
+			check(r.value == byte_at(o.hpa), "two stages: load, not the byte at hpa", va,
+			      r.value, o.hpa);
+		if (kind == HV_STORE)
+			check(byte_at(o.hpa) == value, "two stages: store, not at hpa", va, o.hpa, value);
+		if (kind == HV_FETCH)
+			check(r.pc == va, "two stages: fetch stopped elsewhere", va, r.pc, 0);
+		t2.done++;
+		return;
+	}
+	check(o.fault != 0, "two stages: a fault where npt_translate_2d translates", va, r.stage,
+	      r.gpa);
+	if (!o.fault)
+		return;
+	check(r.stage == (int)o.fault_stage, "two stages: the fault's stage is not npt_translate_2d's",
+	      va, r.stage, o.fault_stage);
+	if (r.stage == 1) {
+		t2.s1++;
+		check(r.va == va, "two stages: the stage-1 fault reports another address", va, r.va, 0);
+		if (r.fault != HV_F_UNKNOWN)
+			check(r.fault == (o.fault == NPT_ERR_NOT_MAPPED ? HV_F_TRANSLATION
+					  : o.fault == NPT_ERR_PERM    ? HV_F_PERMISSION
+					  : o.fault == NPT_ERR_ACCESSED ? HV_F_ACCESS : -1),
+			      "two stages: the stage-1 fault's kind is not npt_translate_2d's", va, r.fault,
+			      (uint64_t)o.fault);
+	} else {
+		/* a fault reading a stage-1 entry reports that entry's page */
+		walk = o.fault_addr != o.gpa || !o.gpa;
+		t2.s2++;
+		t2.walk += walk;
+		check(walk ? r.gpa >> 12 == o.fault_addr >> 12 : r.gpa == o.fault_addr,
+		      "two stages: the stage-2 fault reports another address", va, r.gpa, o.fault_addr);
+	}
+	if (r.level >= 0)
+		check(r.level == (int)o.fault_level, "two stages: the fault's level is not npt_translate_2d's",
+		      va, (uint64_t)r.level, o.fault_level);
+}
+
+static void two_stage(void)
+{
+	const uint64_t pages = hv_ram_block(G_S1_SZ, 4096);
+	static const struct s1_map maps[] = {
+		{ 0x10000000, G_RAM_B, G_RAM_B_SZ, RWX },                 /* 4 KiB leaves */
+		{ 0x10400000, G_RAM_A, G_RAM_A_SZ, NPT_R | NPT_W },      /* 2 MiB leaves */
+		{ 0x12000000, G_RO, 1u << 20, NPT_R | NPT_X },            /* stage-2 read-only */
+		{ 0x12200000, G_RAM_B, G_RAM_B_SZ, NPT_R },               /* stage-1 read-only */
+		{ 0x12400000, G_HOLE, 2u << 20, NPT_R | NPT_W },          /* stage 2 mostly empty */
+		{ 0x12600000, G_MMIO, 4096, NPT_R | NPT_W },              /* stage 2 never mapped */
+		{ 0x14000000, G_RAM_B, 4096, NPT_R | NPT_W },             /* its table unmapped in stage 2 */
+	};
+	struct npt_table *s1;
+	struct npt_cursor c;
+	unsigned k, i, before = n.mismatches;
+	int err;
+
+	if (!arch->s1)
+		return;
+	memset(&t2, 0, sizeof(t2));
+	fill(pages, G_S1_SZ);
+	must(npt_map_region(s2, G_S1, pages, G_S1_SZ, RWX, 0), "map the stage-1 table's memory");
+	s1_next = G_S1;
+	s1 = npt_new(npt_format_by_name(arch->s1), &s1_mm, &err);
+	if (!s1)
+		must(err, "npt_new stage 1");
+	must(npt_map_region(s1, arch->stubs_gpa, arch->stubs_gpa, arch->stub_size, NPT_R | NPT_X, 0),
+	     "stage 1: the stubs");
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		must(npt_map_region(s1, maps[i].va, maps[i].gpa, maps[i].size, maps[i].flags,
+				    NPT_MAP_2M), "stage 1 map");
+	/* the leaf table of the last map goes from stage 2: walks fault reading it */
+	npt_cursor_init(&c, s1, 0x14000000, 4096, NPT_WALK_TABLE_PRE);
+	while (npt_cursor_next(&c))
+		if (c.v.level == 1)
+			must(npt_unmap(s2, c.v.pa, NULL, NULL), "unmap a stage-1 table from stage 2");
+	arch->flush_all();
+	arch->guest_s1(s1);
+	for (k = 0; k < 1500; k++) {
+		const unsigned m = (unsigned)(hv_rnd() % (sizeof(maps) / sizeof(maps[0]) + 1));
+		const unsigned r = (unsigned)(hv_rnd() % 10);
+		unsigned kind = r < 5 ? HV_LOAD : r < 9 ? HV_STORE : HV_FETCH;
+		uint64_t va = m < sizeof(maps) / sizeof(maps[0])
+				      ? maps[m].va + hv_rnd() % maps[m].size
+				      : 0x16000000 + hv_rnd() % (1u << 24); /* nothing at stage 1 */
+
+		if (kind == HV_FETCH)
+			va &= ~3ull;
+		probe_2d(s1, kind, va);
+	}
+	arch->guest_s1(NULL);
+	npt_abandon(s1); /* its frames are guest RAM */
+	hv_printf("hv %s: two stages, %s over %s: probes %u completed %u stage-1 faults %u "
+		  "stage-2 faults %u (walk %u) hardware A %u, npt_translate_2d mismatches %u\n",
+		  fmt, arch->s1, fmt, t2.probes, t2.done, t2.s1, t2.s2, t2.walk, t2.hw_ad,
+		  n.mismatches - before);
+}
+
 unsigned hv_scenario(const struct hv_arch *a, const char *s2_format)
 {
 	const uint64_t frames = hv_mm_live();
@@ -501,6 +684,7 @@ unsigned hv_scenario(const struct hv_arch *a, const char *s2_format)
 	negative_controls();
 	hv_printf("hv %s: negative flush stale %u fresh %u; negative permission %u of %u faulted\n",
 		  fmt, n.stale, n.fresh, n.flips_seen, n.flips);
+	two_stage();
 	npt_free(s2);
 	check(hv_mm_live() == frames, "npt_free did not give every frame back", 0, hv_mm_live(),
 	      frames);

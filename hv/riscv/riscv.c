@@ -52,6 +52,15 @@ static void guest(struct npt_table *t)
 	CSR_SET(hgatp, npt_riscv_hgatp(t, 1));
 }
 
+/* The guest's own stage 1 in vsatp (npt_riscv_satp), its page faults
+ * trapping to HS (hedeleg 0); NULL: bare again. */
+static void guest_s1(const struct npt_table *s1)
+{
+	CSR_SET(vsatp, s1 ? npt_riscv_satp(s1, 0) : 0);
+	npt_rv_hfence_vvma_asid(0);
+	npt_rv_hfence_gvma_vmid(1);
+}
+
 static void flush(const struct npt_flush *f)
 {
 	npt_rv_flush(f, NPT_RV_GSTAGE, 1, 64);
@@ -75,9 +84,15 @@ static void run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r)
 		r->value = (uint8_t)a1;
 		r->pc = CSR_GET(sepc);
 	} else if (cause == 20 || cause == 21 || cause == 23) {
+		r->stage = 2;
 		r->fault = HV_F_UNKNOWN;
 		r->gpa = (CSR_GET(htval) << 2) | (CSR_GET(stval) & 3);
 		r->write = cause == 23;
+	} else if (cause == 12 || cause == 13 || cause == 15) { /* a VS-stage page fault */
+		r->stage = 1;
+		r->fault = HV_F_UNKNOWN;
+		r->va = CSR_GET(stval);
+		r->write = cause == 15;
 	} else {
 		r->other = "an unexpected trap";
 	}
@@ -94,6 +109,7 @@ static const struct hv_arch rv = {
 	.flush = flush,
 	.flush_all = flush_all,
 	.run = run,
+	.guest_s1 = guest_s1,
 };
 
 void hv_main(void);
@@ -101,6 +117,8 @@ void hv_main(void);
 void hv_main(void)
 {
 	static const char *const formats[] = { "sv39x4", "sv48x4", "sv57x4" };
+	/* the guest's own stage 1 over each: sv39, sv48 and sv57 */
+	static const char *const stage1[] = { "sv39", "sv48", "sv57" };
 	struct hv_arch a = rv;
 	unsigned i, bad = 0;
 
@@ -115,6 +133,7 @@ void hv_main(void)
 			continue;
 		}
 		CSR_SET(hgatp, 0);
+		a.s1 = stage1[i];
 		bad += hv_scenario(&a, formats[i]);
 	}
 	hv_exit(bad ? 1 : 0);
