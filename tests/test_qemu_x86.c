@@ -218,6 +218,7 @@ int main(void)
 			printf("FAIL: no image from pmemsave; %s said:\n%s\n", cmd, out);
 			unlink(tables);
 			unlink(image);
+			free(out);
 			return 1;
 		}
 		fclose(f);
@@ -226,6 +227,7 @@ int main(void)
 			       (unsigned long long)box[1], out);
 			unlink(tables);
 			unlink(image);
+			free(out);
 			return 1;
 		}
 	}
@@ -326,6 +328,8 @@ int main(void)
 		       nmem, quirks);
 	unlink(tables);
 	unlink(image);
+	free(out);
+	free(dumped);
 	npt_abandon(t);
 	testmm_destroy(&m);
 	return failures ? 1 : 0;
