@@ -231,22 +231,6 @@ static void *raw_virt(void *ctx, uint64_t pa)
 	return testmm_va(ctx, pa);
 }
 
-static int same_2d(const struct npt_2d *a, const struct npt_2d *b)
-{
-	unsigned k;
-
-	if (a->gpa != b->gpa || a->hpa != b->hpa || a->page_size != b->page_size ||
-	    a->flags != b->flags || a->fault != b->fault || a->fault_stage != b->fault_stage ||
-	    a->fault_level != b->fault_level || a->fault_addr != b->fault_addr ||
-	    a->nrefs != b->nrefs)
-		return 0;
-	for (k = 0; k < a->nrefs; k++)
-		if (a->refs[k].stage != b->refs[k].stage || a->refs[k].level != b->refs[k].level ||
-		    a->refs[k].addr != b->refs[k].addr)
-			return 0;
-	return 1;
-}
-
 static void compare(struct world *w, uint64_t va, unsigned access)
 {
 	struct npt_2d got, want, raw;
@@ -257,7 +241,7 @@ static void compare(struct world *w, uint64_t va, unsigned access)
 	/* the raw walk of the same tables reads the same entries */
 	ck_assert_int_eq(npt_translate_raw(w->f1, npt_root(w->s1), w->f2, npt_root(w->s2), &host, va,
 					   access, &raw), r);
-	ck_assert_msg(same_2d(&got, &raw), "%s over %s, va %#llx: npt_translate_raw differs",
+	ck_assert_msg(same(&got, &raw), "%s over %s, va %#llx: npt_translate_raw differs",
 		      w->i1.name, w->i2.name, (unsigned long long)va);
 
 	oracle(w, va, access, &want);
