@@ -16,8 +16,8 @@
 #  - QEMU aarch64 virt at EL2: aarch64-s2 and aarch64-s2-48, fault levels
 #    checked, access-flag faults resolved with npt_log_access_fault.
 #  - QEMU riscv64 virt in HS-mode: sv39x4, sv48x4 and sv57x4.
-#  On Arm and RISC-V the guest then runs on a stage-1 table of its own that
-#  hv builds in guest memory with npt (aarch64; sv39, sv48, sv57), and 1500
+#  Each guest then runs on a stage-1 table of its own that hv builds in
+#  guest memory with npt (x86_64, x86_64-la57; aarch64; sv39, sv48, sv57), and 1500
 #  accesses through both stages must be what npt_translate_2d says: done at
 #  its hpa, or its fault at its stage, address, kind and level.
 #  - Bochs: hv.bin again, with SVM (ryzen: `npt` walked by a second,
@@ -77,7 +77,7 @@ report() {
 		done
 		grep -qE 'stage-1 faults [1-9]' <<<"$two" || fail "$fmt: two stages: no stage-1 fault"
 		grep -qE 'stage-2 faults [1-9]' <<<"$two" || fail "$fmt: two stages: no stage-2 fault"
-		two=" two stages: $(grep -oE '[a-z0-9]+ over [a-z0-9-]+' <<<"$two"), $(tfield probes) probes,"
+		two=" two stages: $(grep -oE '[a-z0-9_-]+ over [a-z0-9_-]+' <<<"$two"), $(tfield probes) probes,"
 		two="$two 0 npt_translate_2d mismatches;"
 	fi
 	echo "$emu $fmt: $(field probes probes) probes, 0 mismatches; faults $(field probes faults)," \
@@ -103,7 +103,7 @@ x86() {
 	[ "$rc" -eq 1 ] || fail "$fmt: QEMU exited with $rc (hv_exit(0) gives 1)"
 	grep -q "^hv $fmt: $s1 stage 1 of 4 1 GiB leaves in CR3" <<<"$out" ||
 		fail "$fmt: hv did not run on its own $s1 table"
-	report qemu-tcg "$fmt" none
+	report qemu-tcg "$fmt" none two
 }
 
 # AArch64, QEMU virt at EL2: QEMU keeps stage-2 translations across EL2
@@ -192,7 +192,7 @@ EOB
 		{ fail "bochs $model: did not end through the shutdown port"; tail -n 20 "$dir/bochs.out"; }
 	grep -q "^hv npt: x86_64 stage 1 of 4 1 GiB leaves in CR3" <<<"$out" ||
 		fail "bochs $model: hv did not run on its own x86_64 table"
-	report "bochs-$model" "$fmt" none
+	report "bochs-$model" "$fmt" none two
 	rm -rf "$dir"
 }
 

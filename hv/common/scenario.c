@@ -19,8 +19,8 @@
  *  6. negative controls: a remap whose flush is dropped (the TLB may serve
  *     the old page: counted), and a write permission cleared behind npt's
  *     back (the walk must fault although npt_query says writable);
- *  7. where the guest can run on a stage-1 table of its own (Arm, RISC-V):
- *     one npt builds in guest memory, turned on, and accesses through both
+ *  7. the guest on a stage-1 table of its own: one npt builds in guest
+ *     memory, turned on, and accesses through both
  *     stages checked against npt_translate_2d -- completed at the hpa it
  *     says, or the fault at the stage, address, kind and level it says;
  *  8. every table frame back to the allocator.

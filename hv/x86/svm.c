@@ -11,6 +11,7 @@
 #define MSR_VM_HSAVE_PA 0xc0010117
 
 /* Control area (APM vol. 2 table B-1) */
+#define VMCB_INTERCEPT_EXC 0x008 /* bit n: exception n exits */
 #define VMCB_INTERCEPT1  0x00c /* bit 24 HLT, bit 31 SHUTDOWN */
 #define VMCB_INTERCEPT2  0x010 /* bit 0 VMRUN (required) */
 #define VMCB_ASID        0x058
@@ -103,6 +104,28 @@ void hv_svm_guest(uint64_t ncr3)
 	F(uint64_t, VMCB_RFLAGS) = 2;
 	F(uint64_t, VMCB_RSP) = 0;
 	F(uint64_t, VMCB_GPAT) = 0x0007040600070406ull; /* the power-up PAT */
+}
+
+/* The guest on its own stage 1 (cr3 a guest-physical root; 0: back to
+ * paging off): long mode, CR0.WP, EFER.NXE, 5-level with la57; its page
+ * faults exit (#VMEXIT 0x4e: EXITINFO1 the error code, EXITINFO2 CR2). */
+void hv_svm_guest_paging(uint64_t cr3, int la57)
+{
+	if (cr3) {
+		F(uint64_t, VMCB_CR0) = 0x80010031;                 /* PG WP NE ET PE */
+		F(uint64_t, VMCB_CR4) = 0x20 | (la57 ? 0x1000 : 0); /* PAE, LA57 */
+		F(uint64_t, VMCB_CR3) = cr3;
+		F(uint64_t, VMCB_EFER) = EFER_SVME | 0xd00;         /* NXE LMA LME */
+		segment(VMCB_CS, 0x08, 0xa9b, 0xffffffff, 0);       /* 64-bit code: L */
+		F(uint32_t, VMCB_INTERCEPT_EXC) = 1u << 14;
+	} else {
+		F(uint64_t, VMCB_CR0) = 0x11;
+		F(uint64_t, VMCB_CR4) = 0;
+		F(uint64_t, VMCB_CR3) = 0;
+		F(uint64_t, VMCB_EFER) = EFER_SVME;
+		segment(VMCB_CS, 0x08, 0xc9b, 0xffffffff, 0);
+		F(uint32_t, VMCB_INTERCEPT_EXC) = 0;
+	}
 }
 
 void hv_svm_run(uint64_t rip, uint64_t rax, uint64_t rbx, unsigned tlb, struct hv_exit *e,

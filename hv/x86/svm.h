@@ -44,9 +44,11 @@ int hv_vmrun(uint64_t vmcb_pa, struct hv_gprs *g);
 /* svm.c: one guest in 32-bit protected mode with paging off, one VMCB */
 struct hv_exit {
 	uint64_t code, info1, info2, rip;
+	uint64_t intr, error; /* VMX: the exit's interruption information and error code */
 };
 int hv_svm_init(void);            /* 0, or -1 without SVM or nested paging */
 void hv_svm_guest(uint64_t ncr3);
+void hv_svm_guest_paging(uint64_t cr3, int la57);
 /* Runs the guest from rip with rax and rbx until its next #VMEXIT; tlb is
  * this VMRUN's TLB_CONTROL. */
 void hv_svm_run(uint64_t rip, uint64_t rax, uint64_t rbx, unsigned tlb, struct hv_exit *e,
@@ -61,6 +63,7 @@ int hv_vmx_enter(struct hv_vmx_gprs *g, int launched); /* entry.S: 0 after an ex
 int hv_vmx_init(void);           /* 0, or < 0 without VMX with EPT and unrestricted guests */
 int hv_vmx_has_ept5(void);
 void hv_vmx_guest(uint64_t eptp);
+void hv_vmx_guest_paging(uint64_t cr3, int la57);
 /* Runs the guest from rip with eax and ebx until its next VM exit:
  * e->code the basic exit reason (~0: the VM entry failed, info1 its VM-
  * instruction error), info1 the exit qualification, info2 the guest-

@@ -38,7 +38,7 @@ enum {
 	LINK_PTR = 0x2800, G_EFER = 0x2806, H_EFER = 0x2c02,
 	PIN = 0x4000, PROC = 0x4002, EXC_BITMAP = 0x4004, EXIT_CTL = 0x400c,
 	ENTRY_CTL = 0x4012, PROC2 = 0x401e,
-	INSN_ERROR = 0x4400, EXIT_REASON = 0x4402,
+	INSN_ERROR = 0x4400, EXIT_REASON = 0x4402, EXIT_INTR_INFO = 0x4404, EXIT_INTR_ERROR = 0x4406,
 	G_ES_LIM = 0x4800, G_LDTR_LIM = 0x480c, G_TR_LIM = 0x480e, G_GDTR_LIM = 0x4810,
 	G_IDTR_LIM = 0x4812, G_ES_AR = 0x4814, G_CS_AR = 0x4816, G_LDTR_AR = 0x4820,
 	G_TR_AR = 0x4822, G_ACTIVITY = 0x4826,
@@ -219,6 +219,37 @@ void hv_vmx_guest(uint64_t eptp)
 	launched = 0;
 }
 
+/* The guest on its own stage 1 (cr3 a guest-physical root; 0: back to
+ * paging off): long mode ("IA-32e mode guest"), CR0.WP, EFER.NXE, 5-level
+ * with la57; its page faults exit through the exception bitmap (basic
+ * reason 0, vector 14, the exit qualification CR2). */
+void hv_vmx_guest_paging(uint64_t cr3, int la57)
+{
+	const int use_true = (hv_rdmsr(MSR_VMX_BASIC) >> 55) & 1;
+	const uint32_t entry = use_true ? MSR_VMX_TRUE_ENTRY : MSR_VMX_ENTRY;
+	uint64_t cr0 = (0x31 | hv_rdmsr(MSR_CR0_FIXED0)) & hv_rdmsr(MSR_CR0_FIXED1);
+
+	if (cr3) {
+		cr0 |= (1ull << 31) | (1ull << 16); /* PG, WP */
+		vmwrite(G_CR0, cr0);
+		vmwrite(CR0_SHADOW, cr0);
+		vmwrite(G_CR4, hv_rdmsr(MSR_CR4_FIXED0) | 0x20 | (la57 ? 0x1000 : 0));
+		vmwrite(G_CR3, cr3);
+		vmwrite(G_EFER, 0xd00); /* NXE LMA LME */
+		vmwrite(G_ES_AR + 2, 0xa09b); /* CS: 64-bit code */
+		vmwrite(ENTRY_CTL, adjust(ENTRY_LOAD_EFER | (1u << 9), entry));
+	} else {
+		cr0 &= ~(1ull << 31);
+		vmwrite(G_CR0, cr0);
+		vmwrite(CR0_SHADOW, cr0);
+		vmwrite(G_CR4, hv_rdmsr(MSR_CR4_FIXED0));
+		vmwrite(G_CR3, 0);
+		vmwrite(G_EFER, 0);
+		vmwrite(G_ES_AR + 2, 0xc09b);
+		vmwrite(ENTRY_CTL, adjust(ENTRY_LOAD_EFER, entry));
+	}
+}
+
 void hv_vmx_run(uint64_t rip, uint64_t rax, uint64_t rbx, struct hv_exit *e, uint64_t *rbx_out)
 {
 	vmwrite(G_RIP, rip);
@@ -233,6 +264,8 @@ void hv_vmx_run(uint64_t rip, uint64_t rax, uint64_t rbx, struct hv_exit *e, uin
 	e->code = vmread(EXIT_REASON) & 0xffff;
 	e->info1 = vmread(EXIT_QUAL);
 	e->info2 = vmread(GUEST_PA);
+	e->intr = vmread(EXIT_INTR_INFO);
+	e->error = vmread(EXIT_INTR_ERROR);
 	e->rip = vmread(G_RIP);
 	*rbx_out = gprs.rbx;
 }

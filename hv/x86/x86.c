@@ -67,6 +67,38 @@ static const uint8_t stubs[4096] __attribute__((aligned(4096))) = {
 static const uint8_t hlt[] = { 0xf4 };
 static unsigned tlb_next; /* TLB_CONTROL the next VMRUN carries */
 
+/* A #PF of the guest's own stage 1: the error code's P (bit 0) tells a
+ * missing entry from a permission, W/R (bit 1) a write (SDM vol. 3A §4.7). */
+static void page_fault(uint64_t error, uint64_t cr2, struct hv_result *r)
+{
+	r->stage = 1;
+	r->va = cr2;
+	r->fault = error & 1 ? HV_F_PERMISSION : HV_F_TRANSLATION;
+	r->write = (error & 2) != 0;
+	if (error & 8) /* RSVD: npt wrote no reserved bit */
+		r->other = "a page fault on a reserved bit";
+}
+
+static uint64_t eptp; /* VMX: the EPTP in the VMCS */
+
+#ifdef HV_LA57
+#define LA57 1
+#else
+#define LA57 0
+#endif
+
+static void guest_s1(const struct npt_table *s1)
+{
+	hv_svm_guest_paging(s1 ? npt_x86_cr3(s1) : 0, LA57);
+	tlb_next = NPT_SVM_TLB_ALL;
+}
+
+static void vmx_guest_s1(const struct npt_table *s1)
+{
+	hv_vmx_guest_paging(s1 ? npt_x86_cr3(s1) : 0, LA57);
+	hv_vmx_invept(eptp);
+}
+
 static void guest(struct npt_table *t)
 {
 	hv_svm_guest(npt_x86_cr3(t));
@@ -95,17 +127,18 @@ static void run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result *r)
 		r->value = (uint8_t)rbx;
 		r->pc = e.rip;
 	} else if (e.code == HV_EXIT_NPF) {
+		r->stage = 2;
 		r->fault = e.info1 & HV_NPF_P ? HV_F_PERMISSION : HV_F_TRANSLATION;
 		r->gpa = e.info2;
 		r->write = (e.info1 & HV_NPF_W) != 0;
+	} else if (e.code == 0x40 + 14) { /* #PF: the guest's own stage 1 */
+		page_fault(e.info1, e.info2, r);
 	} else {
 		r->other = e.code == HV_EXIT_SHUTDOWN ? "a shutdown exit" : "an unexpected exit";
 	}
 }
 
 /* ---- VMX ---- */
-
-static uint64_t eptp;
 
 static void vmx_guest(struct npt_table *t)
 {
@@ -139,9 +172,12 @@ static void vmx_run(unsigned kind, uint64_t gpa, uint8_t value, struct hv_result
 		r->value = (uint8_t)rbx;
 		r->pc = e.rip;
 	} else if (e.code == 48) { /* EPT violation */
+		r->stage = 2;
 		r->fault = e.info1 & (7u << 3) ? HV_F_PERMISSION : HV_F_TRANSLATION;
 		r->gpa = e.info2;
 		r->write = (e.info1 & 2) != 0;
+	} else if (e.code == 0 && (e.intr & 0x800000ffu) == (0x80000000u | 14)) { /* #PF */
+		page_fault(e.error, e.info1, r);
 	} else {
 		hv_printf("hv: VM exit %llx qualification %llx rip %llx\n", (unsigned long long)e.code,
 			  (unsigned long long)e.info1, (unsigned long long)e.rip);
@@ -163,6 +199,8 @@ static const struct hv_arch vmx = {
 	.flush = vmx_flush,
 	.flush_all = vmx_flush_all,
 	.run = vmx_run,
+	.s1 = S1,
+	.guest_s1 = vmx_guest_s1,
 };
 
 /* ---- the TSS VMX wants in the host's TR (SDM vol. 3C §28.2.3) ---- */
@@ -199,6 +237,8 @@ static const struct hv_arch x86 = {
 	.flush = flush,
 	.flush_all = flush_all,
 	.run = run,
+	.s1 = S1,
+	.guest_s1 = guest_s1,
 };
 
 /* hv's own address space: an npt table of 1 GiB leaves over the first 4 GiB
