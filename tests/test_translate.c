@@ -584,6 +584,7 @@ START_TEST(t_one_stage)
 		va = rng % (1ull << (fi.va_bits - 1));
 		if (k % 4 && msize[rng % 200])
 			va = mva[rng % 200] + (rng >> 8) % msize[rng % 200];
+		fl = 0; /* query leaves it unwritten for an unmapped va */
 		q = npt_query(t, va, &pa, &fl, &size);
 		r = npt_translate_raw(f, npt_root(t), NULL, 0, &host, va,
 				      NPT_R | (fl & NPT_U), &o);
