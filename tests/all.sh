@@ -7,7 +7,7 @@
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
 # on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
-# libFuzzer targets (fuzz_npt, fuzz_translate, fuzz_image) for $NPT_FUZZ_SECONDS (default 40) seconds each,
+# libFuzzer targets (fuzz_npt, fuzz_translate, fuzz_image) for $NPT_FUZZ_SECONDS (default 30) seconds each,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -106,7 +106,7 @@ extra "freestanding x86_64 aarch64 riscv64 loongarch64" tests/freestanding.sh
 extra "debian packages" tests/debian.sh
 # test_concurrent (one writer, two readers) under ThreadSanitizer.
 extra "tsan test_concurrent" scripts/tsan.sh
-extra "fuzz ${NPT_FUZZ_SECONDS:-40}s each" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-40}" \
+extra "fuzz ${NPT_FUZZ_SECONDS:-30}s each" env NPT_FUZZ_SECONDS="${NPT_FUZZ_SECONDS:-30}" \
 	ninja -f build-clang/build.ninja fuzz
 
 echo "=== committed build.ninja"
