@@ -560,7 +560,8 @@ int npt_collapse(struct npt_table *t, uint64_t va, uint64_t size);
  * Guest memory is read through s2's mm: phys_to_virt must return a pointer
  * for every host-physical page that s2 maps as normal memory (a kernel's
  * linear map does; so do npt_user.h's allocators for the frames they hand
- * out), or NULL where it has none.
+ * out), or NULL where it has none. With NPT_MM_LINEAR npt computes
+ * pa + linear_offset for those pages too, without asking.
  *
  * access is NPT_R (load), NPT_W (store) and/or NPT_X (fetch), with NPT_U for
  * an access from user mode (EL0, U-mode); without NPT_U the access is
