@@ -272,6 +272,23 @@ START_TEST(t_refused)
 }
 END_TEST
 
+/* npt_dump_line's refusals, and a line for a run it is given */
+START_TEST(t_dump_line)
+{
+	struct npt_visit v = { NPT_WALK_RUNS, 1, 0x40000000, 3ull << 21, 0, 0x80000000,
+			       NPT_R | NPT_W | NPT_A, 0 };
+	char text[NPT_DUMP_LINE];
+
+	memset(text, 'x', sizeof(text));
+	ck_assert_int_eq(npt_dump_line(NULL, text, sizeof(text)), NPT_ERR_INVAL);
+	ck_assert_int_eq(npt_dump_line(&v, NULL, sizeof(text)), NPT_ERR_INVAL);
+	ck_assert_int_eq(npt_dump_line(&v, text, NPT_DUMP_LINE - 1), NPT_ERR_INVAL);
+	ck_assert_int_eq(text[0], 'x'); /* nothing written */
+	ck_assert_int_eq(npt_dump_line(&v, text, sizeof(text)), 0);
+	ck_assert_str_eq(text, "0000000040000000-00000000405fffff 6M -> 0000000080000000 rw---a-- 2M");
+}
+END_TEST
+
 static Suite *image_suite(void)
 {
 	Suite *s = suite_create("image");
@@ -280,6 +297,7 @@ static Suite *image_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, t_dump, 0, fmt_count());
 	tcase_add_test(tc, t_refused);
+	tcase_add_test(tc, t_dump_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
