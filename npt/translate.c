@@ -140,10 +140,14 @@ static int read_entry(const struct walk2d *c, const struct npt_format *s1, unsig
 	return 0;
 }
 
+/* The input is one the hardware translates: sign-extended from its top
+ * bit on a canonical format, zero-extended on a guest-physical one. */
 static int input_ok(const struct npt_format *f, uint64_t va)
 {
 	const unsigned s = 63u - (f->hw_sign_bit ? f->hw_sign_bit : f->va_bits - 1u);
 
+	if (!f->canonical)
+		return !(va >> f->va_bits);
 	return (uint64_t)((int64_t)(va << s) >> s) == va;
 }
 

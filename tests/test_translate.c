@@ -573,7 +573,9 @@ START_TEST(t_one_stage)
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		if (k % 7 == 6 && fi.stage2)
 			want &= ~NPT_R; /* write-only or execute-only where the format has it */
-		mva[k] = (rng % (1ull << (fi.va_bits - 1))) & ~0x1fffffull;
+		/* the whole input space of a guest-physical format, the low half of
+		 * a canonical one */
+		mva[k] = (rng % (1ull << (fi.va_bits - fi.canonical))) & ~0x1fffffull;
 		msize[k] = (1 + k % 3) << 21;
 		if (npt_map_region(t, mva[k], (rng >> 7) % (1ull << 40) & ~0x1fffffull, msize[k],
 				   want | (fi.flags & (NPT_A | NPT_D)), k % 2 ? NPT_MAP_2M : 0))
@@ -581,7 +583,7 @@ START_TEST(t_one_stage)
 	}
 	for (k = 0; k < 20000; k++) {
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		va = rng % (1ull << (fi.va_bits - 1));
+		va = rng % (1ull << (fi.va_bits - fi.canonical));
 		if (k % 4 && msize[rng % 200])
 			va = mva[rng % 200] + (rng >> 8) % msize[rng % 200];
 		fl = 0; /* query leaves it unwritten for an unmapped va */
