@@ -201,9 +201,10 @@ int main(void)
 	    npt_dump(t, 0xffff800000000000ull, 1ull << 47, dump_line, wantarg))
 		die("npt_dump");
 
-	/* QEMU: boot, then the monitor */
+	/* QEMU: boot (SeaBIOS, then the multiboot guest: about a second under
+	 * TCG; six leave room for a loaded machine), then the monitor */
 	snprintf(cmd, sizeof(cmd),
-		 "(sleep 4; echo 'info tlb'; echo 'info mem'; echo 'pmemsave 0 %#llx \"%s\"'; sleep 1; "
+		 "(sleep 6; echo 'info tlb'; echo 'info mem'; echo 'pmemsave 0 %#llx \"%s\"'; sleep 1; "
 		 "echo quit) | timeout 60 qemu-system-x86_64 -accel tcg -cpu qemu64,+pdpe1gb,+nx "
 		 "-m 64M -display none -vga none -serial none -nic none -no-reboot -monitor stdio "
 		 "-kernel %s -device loader,file=%s,addr=%#llx,force-raw=on 2>&1",
