@@ -3,7 +3,8 @@
 # ASan+UBSan (clang); the engine suites cross-built for aarch64 and riscv64
 # and run under qemu-user, the two side by side; the freestanding check of all four targets
 # (tests/freestanding.sh: no libc, no FP/vector code, the engine tests
-# linked with no libc, loongarch64 included); the Debian packages
+# linked with no libc, loongarch64 included); the bare-metal hypervisors
+# under QEMU and Bochs (tests/hv.sh, once); the Debian packages
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
 # on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
@@ -101,6 +102,9 @@ portable() {
 extra "engine tests, NPT_X86_NO_AVX2 (build-gcc)" portable test_api test_region test_nomem \
 	test_random test_invariants test_inject test_log test_concurrent
 extra "freestanding x86_64 aarch64 riscv64 loongarch64" tests/freestanding.sh
+# The bare-metal hypervisors (hv/) under QEMU and Bochs: built alike in every
+# host tree (clang-19, freestanding), so run once.
+extra "hypervisors under QEMU and Bochs (build-gcc)" tests/hv.sh build-gcc
 # libnpt0, libnpt-dev and npt-tools from dpkg-buildpackage, checked with
 # dpkg -c and lintian.
 extra "debian packages" tests/debian.sh

@@ -1,5 +1,5 @@
 /*
- * A boot sector for Bochs (tests/test_hv.sh), which has no -kernel: the
+ * A boot sector for Bochs (tests/hv.sh), which has no -kernel: the
  * BIOS loads it at 0x7c00 from a disk image whose next sectors hold a
  * multiboot image with the a.out kludge (hv/x86/hv.bin). It reads them to
  * 0x10000 with the BIOS's extended read (int 13h AH=42h), opens A20,

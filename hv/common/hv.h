@@ -1,7 +1,7 @@
 /*
  * hv: bare-metal hypervisors that keep their guest's memory in an npt
  * stage-2 table built and changed at run time with the freestanding
- * engine, run under QEMU (tests/test_hv_*.sh). common/ is what they share:
+ * engine, run under QEMU (tests/hv.sh). common/ is what they share:
  * the scenario (scenario.c), a frame allocator for npt (mm.c) and the bits
  * of a C library a kernel has (lib.c). Each architecture (x86/, aarch64/)
  * gives the boot code, a console, an exit, and one operation: run the

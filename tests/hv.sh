@@ -23,7 +23,10 @@
 #  - Bochs: hv.bin again, with SVM (ryzen: `npt` walked by a second,
 #    independent implementation) and with VMX (tigerlake: `ept`).
 #
-#   tests/test_hv.sh [BUILDDIR]
+#   tests/hv.sh [BUILDDIR]
+#
+# Not a test_*.sh: the hv images are the same in every build tree, so
+# tests/all.sh runs this once (with build-gcc) instead of once per tree.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 builddir=${1:-${NPT_BUILDDIR:-build}}
