@@ -13,21 +13,12 @@
 #include <string.h>
 
 #include "../../inspect/image.c"
+#include "translate_fz.h"
 
 #define PAGES 8u
 #define BASE 0x100000ull
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < n && *p < end; i++)
-		v |= (uint64_t)*(*p)++ << (8 * i);
-	return v;
-}
 
 static int check_line(void *arg, const char *text)
 {
@@ -61,20 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = npt_format_by_name(names[data[0] % nformats]);
 	memset(mem, 0, sizeof(mem));
 	while (p < end) {
-		uint8_t op = *p++;
-		unsigned page = (unsigned)get(&p, end, 1) % PAGES, slot = (unsigned)get(&p, end, 2) % 512;
-		uint64_t v;
+		const uint8_t op = *p++;
 
-		if (op == 'p') {
-			uint64_t target = BASE + (get(&p, end, 1) % (PAGES + 1)) * 4096;
-
-			v = get(&p, end, 2) & 0xfff;
-			v |= get(&p, end, 1) << 56;
-			v |= !strncmp(names[data[0] % nformats], "sv", 2) ? (target >> 12) << 10 : target;
-		} else {
-			v = get(&p, end, 8);
-		}
-		mem[page * 512 + slot] = v;
+		fz_entry_record(&p, end, op, mem, PAGES, BASE, PAGES + 1,
+				!strncmp(names[data[0] % nformats], "sv", 2));
 	}
 	err[0] = 0;
 	rc = image_dump(&im, f, BASE + (data[1] % (PAGES + 1)) * 4096, 1u << 16, check_line, &lines,

@@ -65,7 +65,7 @@ static int fz_fail(char *msg, size_t len, const char *pair1, const char *pair2, 
 	return -1;
 }
 
-static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
+uint64_t fz_get(const uint8_t **p, const uint8_t *end, unsigned n)
 {
 	uint64_t v = 0;
 	unsigned i;
@@ -73,6 +73,25 @@ static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
 	for (i = 0; i < n && *p < end; i++)
 		v |= (uint64_t)*(*p)++ << (8 * i);
 	return v;
+}
+
+void fz_entry_record(const uint8_t **p, const uint8_t *end, int op, uint64_t *mem,
+		     unsigned pages, uint64_t base, unsigned ntargets, int riscv)
+{
+	const unsigned page = (unsigned)fz_get(p, end, 1) % pages;
+	const unsigned slot = (unsigned)fz_get(p, end, 2) % 512;
+	uint64_t v;
+
+	if (op == 'p') {
+		const uint64_t target = base + (fz_get(p, end, 1) % ntargets) * 4096;
+
+		v = fz_get(p, end, 2) & 0xfff;
+		v |= fz_get(p, end, 1) << 56;
+		v |= riscv ? (target >> 12) << 10 : target;
+	} else {
+		v = fz_get(p, end, 8);
+	}
+	mem[page * 512 + slot] = v;
 }
 
 static void *host_virt(void *ctx, uint64_t pa)
@@ -292,24 +311,11 @@ int fzt_run(const uint8_t *data, size_t size, char *msg, size_t len)
 		uint64_t *ram = testmm_va(&fz_host, fz_ram);
 
 		if (op == 'w' || op == 'p') {
-			unsigned page = (unsigned)get(&p, end, 1) % FZ_PAGES;
-			unsigned slot = (unsigned)get(&p, end, 2) % 512;
-			uint64_t v;
-
-			if (op == 'w') {
-				v = get(&p, end, 8);
-			} else {
-				uint64_t target = FZ_GPA + (get(&p, end, 1) % (2 * FZ_PAGES)) * FZ_PG;
-
-				v = get(&p, end, 2) & 0xfff;
-				v |= get(&p, end, 1) << 56;
-				/* RISC-V keeps the page number in bits 53:10 */
-				v |= !strncmp(n1, "sv", 2) ? (target >> 12) << 10 : target;
-			}
-			ram[page * 512 + slot] = v;
+			fz_entry_record(&p, end, op, ram, FZ_PAGES, FZ_GPA, 2 * FZ_PAGES,
+					!strncmp(n1, "sv", 2));
 		} else if (op == 't') {
-			uint64_t va = get(&p, end, 8);
-			unsigned access = (unsigned)get(&p, end, 1);
+			uint64_t va = fz_get(&p, end, 8);
+			unsigned access = (unsigned)fz_get(&p, end, 1);
 
 			probes++;
 			if (fz_check(f1, s2, root, va, access & 0x3f, data[0] % FZ_NPAIRS >= 9, n1,
