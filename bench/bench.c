@@ -22,7 +22,7 @@
  * alloc_contig), so the allocator does not dominate. The end of the output
  * checks the targets below.
  *
- *   build-release/bench/bench [--json FILE] [--reps N] [--formats a,b,...]
+ *   build-release/bench/bench [--json FILE] [--reps N] [--formats a,b,...] [--only a,b,...]
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -744,6 +744,24 @@ struct job {
 };
 
 static unsigned reps = 15;
+static const char *only; /* --only: run the jobs whose name starts with one of these */
+
+static int job_chosen(const char *op)
+{
+	const char *p = only;
+
+	if (!only)
+		return 1;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+
+		if (n && !strncmp(op, p, n))
+			return 1;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
 #define WARMUP 8 /* untimed repetitions of npt and floor before the timed ones */
 
 static struct fig *new_fig(void)
@@ -755,10 +773,13 @@ static struct fig *new_fig(void)
 
 static void run_job(struct fctx *c, const struct job *j)
 {
-	struct fig *g = new_fig();
+	struct fig *g;
 	double s[NVARIANT][MAXREP];
 	unsigned n[NVARIANT] = { 0 }, r, v;
 
+	if (!job_chosen(j->op))
+		return;
+	g = new_fig();
 	memset(g, 0, sizeof(*g));
 	snprintf(g->format, sizeof(g->format), "%s", c->name);
 	snprintf(g->op, sizeof(g->op), "%s", j->op);
@@ -1193,8 +1214,11 @@ int main(int argc, char **argv)
 				die("--reps: 1..%d", MAXREP);
 		} else if (!strcmp(argv[a], "--formats") && a + 1 < argc) {
 			list = argv[++a];
+		} else if (!strcmp(argv[a], "--only") && a + 1 < argc) {
+			only = argv[++a];
 		} else {
-			fprintf(stderr, "usage: %s [--json FILE] [--reps N] [--formats a,b,...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--json FILE] [--reps N] [--formats a,b,...] [--only a,b,...]\n",
+				argv[0]);
 			return 2;
 		}
 	}

@@ -139,27 +139,6 @@ void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t la
 		t->flush_hook(t->flush_arg, fl);
 }
 
-void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
-		      unsigned flags)
-{
-	struct npt_flush *fl = &t->last_flush;
-	const uint64_t size = last - first + 1;
-
-	if (t->flush_threshold && size > t->flush_threshold) {
-		fl->kind = NPT_FLUSH_ALL;
-		fl->va = fl->size = 0;
-		fl->nranges = 0;
-	} else {
-		fl->kind = NPT_FLUSH_RANGE;
-		fl->va = npt_ia_to_va(t, first);
-		fl->size = size;
-		fl->nranges = 1;
-		fl->ranges[0] = (struct npt_flush_range){ fl->va, size, level, flags };
-	}
-	if (t->flush_hook)
-		t->flush_hook(t->flush_arg, fl);
-}
-
 /* ---- break-before-make ------------------------------------------------------- */
 
 int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new)

@@ -41,6 +41,7 @@ struct npt_table {
 	unsigned root_frames;
 	unsigned root_entries;
 	uint64_t ia_mask;  /* input addresses are reduced to va_bits before indexing */
+	unsigned va_shift; /* canonical formats: 64 - va_bits (npt_ia_to_va), else 0 */
 	uint64_t frames;   /* owned frames, root included */
 	struct npt_frame_cache *cache; /* where frames come from, or NULL: mm.alloc */
 	/* root slots holding an entry shared from another table (npt_copy_from) */
@@ -135,10 +136,7 @@ static inline int npt_is_exported(const struct npt_table *t, unsigned level, uns
  * (sign-extended on canonical formats). */
 static inline uint64_t npt_ia_to_va(const struct npt_table *t, uint64_t ia)
 {
-	unsigned s = 64u - t->fmt->va_bits;
-	if (!t->fmt->canonical)
-		return ia;
-	return (uint64_t)((int64_t)(ia << s) >> s);
+	return (uint64_t)((int64_t)(ia << t->va_shift) >> t->va_shift);
 }
 
 /* The slice [*lo, *hi] of a table at `level` whose entries overlap the
@@ -223,7 +221,9 @@ static inline int npt_check_input(const struct npt_table *t, uint64_t va, uint64
 		 * below bit 12: one check covers both, and it cannot wrap */
 		if (va & (NPT_PAGE_SIZE - 1))
 			return NPT_ERR_ALIGN;
-		if (f->canonical ? !npt_canonical(f, va) : (va >> f->va_bits) != 0)
+		/* npt_query_prepare's range test in one step (every format's
+		 * va_bits is below 64) */
+		if ((va + t->q.range_add) >> t->q.range_shift)
 			return NPT_ERR_RANGE;
 		*first = va & t->ia_mask;
 		*last = *first + (NPT_PAGE_SIZE - 1);
@@ -304,9 +304,27 @@ static inline int npt_done(struct npt_table *t, int err)
 	return err;
 }
 /* begin, one note and end at once: the record of a call that changed one
- * run (nothing noted since the last end). */
-void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
-		      unsigned flags);
+ * run (nothing noted since the last end). Inline, for the single-page calls. */
+static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last,
+				    unsigned level, unsigned flags)
+{
+	struct npt_flush *fl = &t->last_flush;
+	const uint64_t size = last - first + 1;
+
+	if (t->flush_threshold && size > t->flush_threshold) {
+		fl->kind = NPT_FLUSH_ALL;
+		fl->va = fl->size = 0;
+		fl->nranges = 0;
+	} else {
+		fl->kind = NPT_FLUSH_RANGE;
+		fl->va = npt_ia_to_va(t, first);
+		fl->size = size;
+		fl->nranges = 1;
+		fl->ranges[0] = (struct npt_flush_range){ fl->va, size, level, flags };
+	}
+	if (t->flush_hook)
+		t->flush_hook(t->flush_arg, fl);
+}
 /* 1 if changing the present entry old at level into the present entry new
  * needs break-before-make on this table (format requires it, hook set). */
 int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);

@@ -185,10 +185,20 @@ static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, co
 	return n.present;
 }
 int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
-/* Good entries among i and i + 1 of a leaf table (npt_leaf_good). */
-static inline int npt_leaf_good2(const struct npt_format *f, const uint64_t *tbl, unsigned i)
+/* Good entries among i and i + 1 of a leaf table (npt_leaf_good) if entry i
+ * were present with address bits a (pte & addr_mask): the neighbours read
+ * once, entry i not at all. */
+static inline int npt_leaf_good_at(const struct npt_format *f, const uint64_t *tbl, unsigned i,
+				   uint64_t a)
 {
-	return npt_leaf_good(f, tbl, i) + npt_leaf_good(f, tbl, i + 1);
+	const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift, am = f->addr_mask;
+	int good = 0;
+
+	if (i == 0 || (npt_pte_present(f, tbl[i - 1]) && (tbl[i - 1] & am) + step == a))
+		good++;
+	if (i < NPT_ENTRIES - 1 && npt_pte_present(f, tbl[i + 1]) && a + step == (tbl[i + 1] & am))
+		good++;
+	return good;
 }
 
 /* The sparse forms' leaf-table action, applied: fn (the operation's own
@@ -310,25 +320,33 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 }
 
 
-/* The leaf that maps one page at va, which must be its first page: the
- * range of o becomes exactly that leaf, *s where npt_seek found it. */
-static inline int npt_op_single_leaf(struct npt_op *o, uint64_t va, struct npt_seek *s)
+/* The leaf that maps one page at va, which must be its first page: *s where
+ * npt_seek found it, and [*first, *last] the input range it covers. */
+static inline int npt_one_leaf(struct npt_table *t, uint64_t va, struct npt_seek *s,
+			       uint64_t *first, uint64_t *last)
 {
-	struct npt_table *t = o->w.t;
 	uint64_t size;
 	int err;
 
-	err = npt_check_input(t, va, NPT_PAGE_SIZE, &o->w.first, &o->w.last);
+	err = npt_check_input(t, va, NPT_PAGE_SIZE, first, last);
 	if (err)
 		return err;
-	npt_seek(t, o->w.first, s);
+	npt_seek(t, *first, s);
 	if (!npt_pte_present(t->fmt, s->pte))
 		return NPT_ERR_NOT_MAPPED;
 	size = npt_level_size(s->level);
-	if (o->w.first & (size - 1))
+	if (*first & (size - 1))
 		return NPT_ERR_HUGE;
-	o->w.last = o->w.first + size - 1;
+	*last = *first + size - 1;
 	return 0;
+}
+/* The whole plan / apply way for the leaf npt_one_leaf found. */
+static inline void npt_op_init_one(struct npt_op *o, struct npt_table *t, enum npt_op_kind kind,
+				   uint64_t first, uint64_t last)
+{
+	npt_op_init(o, t, kind);
+	o->w.first = first;
+	o->w.last = last;
 }
 /* The output address of the leaf s found. */
 static inline uint64_t npt_seek_leaf_pa(const struct npt_format *f, const struct npt_seek *s)

@@ -10,7 +10,7 @@
  * from entry 0 without being read (runs.c). Changes that need
  * break-before-make (Arm: a new memory type) get it.
  *
- * remap: one whole leaf (npt_op_single_leaf) gets a new output address and
+ * remap: one whole leaf (npt_one_leaf) gets a new output address and
  * flags, through break-before-make where the format needs it.
  */
 #include "op.h"
@@ -173,7 +173,7 @@ int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 /* npt_protect's and npt_remap's shortcut (op.h): the leaf npt_seek found
  * gets npte in place (with break-before-make where the format needs it);
  * remap also moves the counts of a leaf table, whose sequence it may break. */
-static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base, uint64_t npte,
+static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base, uint64_t npte,
 		    int remap)
 {
 	const struct npt_format *f = t->fmt;
@@ -189,7 +189,8 @@ static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base
 		return 0;
 	}
 	if (remap && s->level == 0)
-		dgood = -npt_leaf_good2(f, tbl, i);
+		dgood = npt_leaf_good_at(f, tbl, i, npte & f->addr_mask) -
+			npt_leaf_good_at(f, tbl, i, s->pte & f->addr_mask);
 	/* Without break-before-make the record is the one run of this leaf,
 	 * made at once; with it, the hook's own record comes first. */
 	bbm = npt_needs_bbm(t, s->level, s->pte, npte);
@@ -197,10 +198,11 @@ static int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base
 		npt_flush_begin(t);
 		npt_entry_replace(t, s->slot, s->pte, npte, s->level, base);
 	} else {
-		__atomic_exchange_n(s->slot, npte, __ATOMIC_RELEASE);
+		/* what the hardware may have set meanwhile is replaced either way */
+		npt_pte_publish(s->slot, npte);
 	}
 	if (remap && s->level == 0)
-		npt_leaf_adjust(t, s->parent, tbl, 0, dgood + npt_leaf_good2(f, tbl, i), 0);
+		npt_leaf_adjust(t, s->parent, tbl, 0, dgood, 0);
 	if (bbm)
 		npt_flush_end(t, 0, 0, 0);
 	else
@@ -212,20 +214,19 @@ static int protect_call(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	struct npt_op o;
 	struct npt_seek s;
-	uint64_t bits;
+	uint64_t bits, first, last;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	npt_op_init(&o, t, NPT_OP_PROTECT);
-	err = npt_op_single_leaf(&o, va, &s);
+	err = npt_one_leaf(t, va, &s, &first, &last);
 	if (!err)
 		err = npt_op_encode(t, s.level, flags, &bits);
 	if (!err)
-		err = leaf_one(t, &s, o.w.first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)),
-			       0);
+		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)), 0);
 	if (err != NPT_OP_SLOW)
 		return err;
+	npt_op_init_one(&o, t, NPT_OP_PROTECT, first, last);
 	err = npt_op_flags(&o, flags, 1u << s.level);
 	return err ? err : npt_op_run(&o, protect_walk);
 }
@@ -292,13 +293,12 @@ static int remap_call(struct npt_table *t, uint64_t va, uint64_t pa, unsigned fl
 {
 	struct npt_op o;
 	struct npt_seek s;
-	uint64_t size, bits;
+	uint64_t size, bits, first, last;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	npt_op_init(&o, t, NPT_OP_REMAP);
-	err = npt_op_single_leaf(&o, va, &s);
+	err = npt_one_leaf(t, va, &s, &first, &last);
 	if (err)
 		return err;
 	size = npt_level_size(s.level);
@@ -308,9 +308,10 @@ static int remap_call(struct npt_table *t, uint64_t va, uint64_t pa, unsigned fl
 	if (!err)
 		err = npt_op_encode(t, s.level, flags, &bits);
 	if (!err)
-		err = leaf_one(t, &s, o.w.first, bits | npt_addr_bits(t->fmt, pa), 1);
+		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, pa), 1);
 	if (err != NPT_OP_SLOW)
 		return err;
+	npt_op_init_one(&o, t, NPT_OP_REMAP, first, last);
 	err = npt_op_flags(&o, flags, 1u << s.level);
 	if (err)
 		return err;

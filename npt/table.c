@@ -272,6 +272,7 @@ static void table_setup(struct npt_table *t, const struct npt_format *fmt,
 	t->root_entries = npt_fmt_root_entries(fmt);
 	t->root_frames = npt_fmt_root_frames(fmt);
 	t->ia_mask = fmt->va_bits >= 64 ? ~0ull : (1ull << fmt->va_bits) - 1;
+	t->va_shift = fmt->canonical ? 64u - fmt->va_bits : 0;
 	t->root_pa = root_pa;
 	t->frames = t->root_frames;
 	t->root = npt_virt(t, root_pa);

@@ -148,17 +148,14 @@ int npt_unmap_sparse(struct npt_table *t, uint64_t va, uint64_t size)
 /* npt_unmap's shortcut (op.h): a 4 KiB leaf whose table keeps other
  * entries (emptying one goes the whole way, which frees it and what empties
  * above). */
-static int unmap_one(struct npt_op *o, const struct npt_seek *s)
+static NPT_ALWAYS_INLINE int unmap_one(struct npt_table *t, const struct npt_seek *s, uint64_t ia)
 {
-	struct npt_table *t = o->w.t;
 	const struct npt_format *f = t->fmt;
-	const uint64_t ia = o->w.first;
 	const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
 	uint64_t *tbl = s->slot - i;
 	uint32_t *word;
-	struct npt_counts n = { 0, 0 };
+	struct npt_counts n;
 	unsigned k;
-	int dgood;
 
 	if (s->level != 0 || npt_is_shared(t, npt_root_level(t), s->root_idx))
 		return NPT_OP_SLOW;
@@ -167,50 +164,51 @@ static int unmap_one(struct npt_op *o, const struct npt_seek *s)
 		npt_counts_get(word, &n);
 		if (n.present == 1)
 			return NPT_OP_SLOW;
+		n.present--;
+		n.good -= (unsigned)npt_leaf_good_at(f, tbl, i, s->pte & f->addr_mask);
 	} else {
 		for (k = 0; k < NPT_ENTRIES && (k == i || !npt_pte_present(f, tbl[k])); k++)
 			;
 		if (k == NPT_ENTRIES)
 			return NPT_OP_SLOW;
 	}
-	dgood = npt_leaf_good2(f, tbl, i);
 	npt_pte_set(s->slot, 0);
-	if (word) {
-		n.present--;
-		n.good -= (unsigned)dgood;
+	if (word)
 		npt_counts_put(word, &n);
-	}
 	if (*s->parent & f->full_bit)
 		__atomic_fetch_and(s->parent, ~f->full_bit, __ATOMIC_RELAXED);
 	npt_flush_single(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
 	return 0;
 }
 
-static int unmap_call(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+/* The whole way for what the shortcut leaves. */
+static NPT_NOINLINE int unmap_slow(struct npt_table *t, uint64_t first, uint64_t last)
 {
 	struct npt_op o;
+
+	npt_op_init_one(&o, t, NPT_OP_UNMAP, first, last);
+	return npt_op_run(&o, unmap_walk);
+}
+
+int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+{
 	struct npt_seek s;
+	uint64_t first, last;
 	int err;
 
 	if (!t)
 		return NPT_ERR_INVAL;
-	npt_op_init(&o, t, NPT_OP_UNMAP);
-	err = npt_op_single_leaf(&o, va, &s);
+	err = npt_one_leaf(t, va, &s, &first, &last);
 	if (!err) {
-		err = unmap_one(&o, &s);
+		err = unmap_one(t, &s, first);
 		if (err == NPT_OP_SLOW)
-			err = npt_op_run(&o, unmap_walk);
+			err = unmap_slow(t, first, last);
 	}
 	if (err)
-		return err;
+		return npt_done(t, err);
 	if (pa)
 		*pa = npt_seek_leaf_pa(t->fmt, &s);
 	if (page_size)
 		*page_size = npt_level_size(s.level);
 	return 0;
-}
-
-int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
-{
-	return npt_done(t, unmap_call(t, va, pa, page_size));
 }

@@ -40,8 +40,10 @@
 
 #if defined(__GNUC__)
 #define NPT_ALWAYS_INLINE inline __attribute__((always_inline))
+#define NPT_NOINLINE __attribute__((noinline))
 #else
 #define NPT_ALWAYS_INLINE inline
+#define NPT_NOINLINE
 #endif
 
 enum {
