@@ -269,38 +269,47 @@ int npt_log_stop(struct npt_table *t, uint64_t va, uint64_t size)
 
 /* ---- faults ------------------------------------------------------------------------ */
 
-int npt_log_write_fault(struct npt_table *t, uint64_t va)
+/* A marked huge leaf: split along the path to the page, every new leaf
+ * still marked (the page's write permission comes back in the new table
+ * afterwards: never a page size and a permission in one store, SDM vol. 3A
+ * §4.10.4.2). The flush record stays open for the caller's note. */
+static NPT_NOINLINE int log_split(struct npt_table *t, uint64_t page)
 {
-	return npt_log_write_fault_info(t, va, NULL);
+	struct npt_op o;
+	int err = log_init(&o, t, page, NPT_PAGE_SIZE);
+
+	if (err)
+		return err;
+	o.flush_open = 1;
+	return npt_op_run(&o, log_walk);
 }
 
-static int log_write_fault_info_call(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
+static NPT_ALWAYS_INLINE int log_write_fault_info_call(struct npt_table *t, uint64_t va,
+							struct npt_log_fault *out)
 {
 	const struct npt_format *f;
-	unsigned did = 0;
-	struct npt_op o;
+	unsigned did = 0, root;
 	struct npt_seek s;
 	uint64_t page, first, last;
 	int err;
 
-	err = log_init(&o, t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE);
+	if (!t)
+		return NPT_ERR_INVAL;
+	f = t->fmt;
+	if (!f->sw_log_bit || !(f->w_set | f->w_clear))
+		return NPT_ERR_UNSUPPORTED;
+	err = npt_check_input(t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE, &page, &last);
 	if (err)
 		return err;
-	f = t->fmt;
-	page = o.w.first;
-	if (npt_range_shared(t, page, page))
-		return NPT_ERR_SHARED;
 	npt_seek(t, page, &s);
+	root = npt_root_level(t);
+	if (npt_is_shared(t, root, s.root_idx) && npt_pte_present(f, t->root[s.root_idx]))
+		return NPT_ERR_SHARED;
 	if (!npt_pte_present(f, s.pte))
 		return NPT_ERR_NOT_MAPPED;
 
 	if ((s.pte & f->sw_log_bit) && !npt_pte_writable(f, s.pte) && s.level > 0) {
-		/* A marked huge leaf: split along the path to the page, every new
-		 * leaf still marked, then give the page its write permission back
-		 * in the new table (never a page size and a permission in one
-		 * store: SDM vol. 3A §4.10.4.2). */
-		o.flush_open = 1;
-		err = npt_op_run(&o, log_walk);
+		err = log_split(t, page);
 		if (err)
 			return err;
 		npt_seek(t, page, &s);
@@ -323,8 +332,10 @@ static int log_write_fault_info_call(struct npt_table *t, uint64_t va, struct np
 	/* A logged page, an Arm writable-clean leaf (hardware without dirty
 	 * state management faults on it) or a writable leaf whose dirty bit a
 	 * harvest cleared (RISC-V without Svadu): the write may go, and the
-	 * leaf records it. */
-	npt_pte_update(s.slot, f->w_clear, f->w_set | f->accessed_bit | f->dirty_bit);
+	 * leaf records it. One plain store, no atomic update: the hardware
+	 * only sets bits (accessed, dirty, or on Arm the write permission of a
+	 * DBM leaf), and every bit it could set meanwhile is set here too. */
+	npt_pte_publish(s.slot, (s.pte & ~f->w_clear) | f->w_set | f->accessed_bit | f->dirty_bit);
 	first = page & ~(npt_level_size(s.level) - 1);
 	last = first + (npt_level_size(s.level) - 1);
 	if (did) {
@@ -343,6 +354,11 @@ static int log_write_fault_info_call(struct npt_table *t, uint64_t va, struct np
 int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fault *out)
 {
 	return npt_done(t, log_write_fault_info_call(t, va, out));
+}
+
+int npt_log_write_fault(struct npt_table *t, uint64_t va)
+{
+	return npt_done(t, log_write_fault_info_call(t, va, NULL));
 }
 
 static int log_access_fault_call(struct npt_table *t, uint64_t va)

@@ -322,7 +322,7 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 
 /* The leaf that maps one page at va, which must be its first page: *s where
  * npt_seek found it, and [*first, *last] the input range it covers. */
-static inline int npt_one_leaf(struct npt_table *t, uint64_t va, struct npt_seek *s,
+static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, struct npt_seek *s,
 			       uint64_t *first, uint64_t *last)
 {
 	uint64_t size;
