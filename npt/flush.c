@@ -45,15 +45,6 @@ void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
 	}
 }
 
-/* A new record: the runs past nranges are never read. */
-void npt_flush_begin(struct npt_table *t)
-{
-	t->last_flush.kind = NPT_FLUSH_NONE;
-	t->last_flush.va = 0;
-	t->last_flush.size = 0;
-	t->last_flush.nranges = 0;
-}
-
 /* Input address (reduced to va_bits) of a run's first byte. */
 static uint64_t run_ia(const struct npt_table *t, const struct npt_flush_range *r)
 {
@@ -141,11 +132,11 @@ void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t la
 
 /* ---- break-before-make ------------------------------------------------------- */
 
-int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new)
+int npt_needs_bbm_slow(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new)
 {
 	const struct npt_format *f = t->fmt;
 
-	if (!f->bbm || !t->bbm_hook || !npt_pte_present(f, old) || !npt_pte_present(f, new))
+	if (!npt_pte_present(f, old) || !npt_pte_present(f, new))
 		return 0;
 	/* A block becoming a table or a table a block changes the block size;
 	 * between leaves only permission and access-flag bits may change in

@@ -291,7 +291,13 @@ void npt_prealloc_release(struct npt_table *t, struct npt_prealloc *c);
  * run [first, last] (input addresses) of entries at level that changed;
  * npt_flush_end reports the record (a call that passes changed without
  * noting runs gets one conservative run: every level, tables included). */
-void npt_flush_begin(struct npt_table *t);
+static inline void npt_flush_begin(struct npt_table *t)
+{
+	t->last_flush.kind = NPT_FLUSH_NONE;
+	t->last_flush.va = 0;
+	t->last_flush.size = 0;
+	t->last_flush.nranges = 0;
+}
 void npt_flush_note(struct npt_table *t, uint64_t first, uint64_t last, unsigned level,
 		    unsigned flags);
 void npt_flush_end(struct npt_table *t, int changed, uint64_t first, uint64_t last);
@@ -327,7 +333,12 @@ static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_
 }
 /* 1 if changing the present entry old at level into the present entry new
  * needs break-before-make on this table (format requires it, hook set). */
-int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);
+int npt_needs_bbm_slow(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);
+static inline int npt_needs_bbm(const struct npt_table *t, unsigned level, uint64_t old,
+				uint64_t new)
+{
+	return t->fmt->bbm && t->bbm_hook && npt_needs_bbm_slow(t, level, old, new);
+}
 /* Breaks the entry at *slot covering [first, first + size(level)): writes it
  * invalid and calls the BBM hook (old decides NPT_FLUSH_TABLE). Returns the
  * entry as it was at the break (hardware may have updated it since old). */

@@ -347,45 +347,17 @@ int npt_map_sg(struct npt_table *t, uint64_t va, const struct npt_sg *sg, size_t
 	return npt_done(t, map_sg_call(t, va, sg, n, flags, opts));
 }
 
-/* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
- * step down, and the tables missing above it built on the way, bottom up,
- * before one store publishes them. Empty to present: nothing to flush. */
-static int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level,
-		   unsigned flags)
+/* The missing tables above the leaf's level (n of them, the path ending at
+ * s->slot), built bottom up before one store publishes them. */
+static NPT_NOINLINE int map_path(struct npt_table *t, const struct npt_seek *s, uint64_t ia,
+				 unsigned level, uint64_t bits)
 {
 	const struct npt_format *f = t->fmt;
-	uint64_t bits, tables[NPT_MAX_LEVELS];
-	struct npt_seek s;
-	unsigned k, n;
+	const unsigned n = s->level - level;
+	uint64_t tables[NPT_MAX_LEVELS];
+	unsigned k;
 	int err;
 
-	npt_seek_level(t, ia, level, &s);
-	if (npt_pte_present(f, s.pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
-		return NPT_OP_SLOW;
-	err = npt_op_encode(t, level, flags, &bits);
-	if (err)
-		return err;
-	bits |= npt_addr_bits(f, pa);
-	npt_flush_begin(t);
-	n = s.level - level;
-	if (n == 0) {
-		npt_pte_set(s.slot, bits);
-		if (level == 0) {
-			const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-			const uint64_t *tbl = s.slot - i;
-			/* entry i and its successor became good, or not (npt_leaf_good
-			 * on the neighbours read once) */
-			const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift, a = bits & f->addr_mask;
-			const uint64_t prev = i ? tbl[i - 1] : 0, next = i < NPT_ENTRIES - 1 ? tbl[i + 1] : 0;
-			const int pp = i == 0 || npt_pte_present(f, prev);
-			const int np = i == NPT_ENTRIES - 1 || npt_pte_present(f, next);
-			const int good = (i == 0 || (pp && (prev & f->addr_mask) + step == a)) +
-					 (i < NPT_ENTRIES - 1 && np && a + step == (next & f->addr_mask));
-
-			npt_leaf_adjust(t, s.parent, tbl, 1, good, pp && np);
-		}
-		return 0;
-	}
 	for (k = 0; k < n; k++) {
 		err = npt_frame_alloc(t, &tables[k]);
 		if (err) {
@@ -394,6 +366,7 @@ static int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level
 			return err;
 		}
 	}
+	npt_flush_begin(t);
 	/* table k holds the entries of level level + k */
 	for (k = 0; k < n; k++) {
 		const unsigned l = level + k, i = (unsigned)(ia >> npt_level_shift(l)) & (NPT_ENTRIES - 1);
@@ -407,7 +380,41 @@ static int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level
 			npt_counts_put(npt_leaf_word(t, tables[0]), &one);
 		}
 	}
-	npt_pte_publish(s.slot, npt_table_pte(f, tables[n - 1], level + n, 0));
+	npt_pte_publish(s->slot, npt_table_pte(f, tables[n - 1], level + n, 0));
+	return 0;
+}
+
+/* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
+ * step down, and the tables missing above it built on the way (map_path).
+ * Empty to present: nothing to flush. */
+static NPT_ALWAYS_INLINE int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level,
+				     unsigned flags)
+{
+	const struct npt_format *f = t->fmt;
+	uint64_t bits;
+	struct npt_seek s;
+	int err;
+
+	npt_seek_level(t, ia, level, &s);
+	if (npt_pte_present(f, s.pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
+		return NPT_OP_SLOW;
+	err = npt_op_encode(t, level, flags, &bits);
+	if (err)
+		return err;
+	bits |= npt_addr_bits(f, pa);
+	if (s.level != level)
+		return map_path(t, &s, ia, level, bits);
+	npt_flush_begin(t);
+	npt_pte_set(s.slot, bits);
+	if (level == 0) {
+		/* entry i and its successor (the last entry has none) became
+		 * good, or not; the table can be full now only if both did */
+		const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+		const uint64_t *tbl = s.slot - i;
+		const int good = npt_leaf_good_at(f, tbl, i, bits & f->addr_mask);
+
+		npt_leaf_adjust(t, s.parent, tbl, 1, good, good == 1 + (i < NPT_ENTRIES - 1));
+	}
 	return 0;
 }
 
@@ -424,36 +431,29 @@ static int leaf_level_of(const struct npt_format *f, uint64_t page_size, unsigne
 	return NPT_ERR_ALIGN;
 }
 
-static int map_call(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+/* The whole way: what the shortcut leaves, and every page size but 4 KiB. */
+static NPT_NOINLINE int map_slow(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size,
+				 unsigned flags, int shortcut_tried)
 {
 	struct npt_op o;
 	uint64_t first, last;
 	unsigned level;
 	int err;
 
-	if (!t)
-		return NPT_ERR_INVAL;
-	if (page_size == NPT_PAGE_SIZE && (t->fmt->leaf_levels & 1)) {
-		/* the common call, its checks with the size a constant */
-		level = 0;
-		err = (va | pa) & (NPT_PAGE_SIZE - 1) ? NPT_ERR_ALIGN
-						       : npt_check_input(t, va, NPT_PAGE_SIZE, &first, &last);
-		if (!err)
-			err = npt_check_output(t->fmt, pa, NPT_PAGE_SIZE);
-	} else {
-		err = leaf_level_of(t->fmt, page_size, &level);
-		if (!err && ((va | pa) & (page_size - 1)))
-			err = NPT_ERR_ALIGN;
-		if (!err)
-			err = npt_check_input(t, va, page_size, &first, &last);
-		if (!err)
-			err = npt_check_output(t->fmt, pa, page_size);
-	}
+	err = leaf_level_of(t->fmt, page_size, &level);
+	if (!err && ((va | pa) & (page_size - 1)))
+		err = NPT_ERR_ALIGN;
+	if (!err)
+		err = npt_check_input(t, va, page_size, &first, &last);
+	if (!err)
+		err = npt_check_output(t->fmt, pa, page_size);
 	if (err)
 		return err;
-	err = map_one(t, first, pa, level, flags);
-	if (err != NPT_OP_SLOW)
-		return err;
+	if (!shortcut_tried) {
+		err = map_one(t, first, pa, level, flags);
+		if (err != NPT_OP_SLOW)
+			return err;
+	}
 	npt_op_init(&o, t, NPT_OP_MAP);
 	o.w.first = first;
 	o.w.last = last;
@@ -461,6 +461,29 @@ static int map_call(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page
 	o.leaf_levels = 1u << level;
 	err = npt_op_flags(&o, flags, o.leaf_levels);
 	return err ? err : npt_op_run(&o, map_walk);
+}
+
+static NPT_ALWAYS_INLINE int map_call(struct npt_table *t, uint64_t va, uint64_t pa,
+				      uint64_t page_size, unsigned flags)
+{
+	uint64_t first, last;
+	int err;
+
+	if (!t)
+		return NPT_ERR_INVAL;
+	if (page_size != NPT_PAGE_SIZE || !(t->fmt->leaf_levels & 1))
+		return map_slow(t, va, pa, page_size, flags, 0);
+	/* the common call, its checks with the size a constant */
+	err = (va | pa) & (NPT_PAGE_SIZE - 1) ? NPT_ERR_ALIGN
+					       : npt_check_input(t, va, NPT_PAGE_SIZE, &first, &last);
+	if (!err)
+		err = npt_check_output(t->fmt, pa, NPT_PAGE_SIZE);
+	if (err)
+		return err;
+	err = map_one(t, first, pa, 0, flags);
+	if (err != NPT_OP_SLOW)
+		return err;
+	return map_slow(t, va, pa, page_size, flags, 1);
 }
 
 int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)

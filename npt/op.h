@@ -200,6 +200,25 @@ static inline int npt_leaf_good_at(const struct npt_format *f, const uint64_t *t
 		good++;
 	return good;
 }
+/* How that count changes when entry i's address bits go from a to b. */
+static inline int npt_leaf_good_moved(const struct npt_format *f, const uint64_t *tbl, unsigned i,
+				      uint64_t a, uint64_t b)
+{
+	const uint64_t step = NPT_PAGE_SIZE >> f->addr_shift, am = f->addr_mask;
+	int d = 0;
+
+	if (i > 0 && npt_pte_present(f, tbl[i - 1])) {
+		const uint64_t want = (tbl[i - 1] & am) + step;
+
+		d += (want == b) - (want == a);
+	}
+	if (i < NPT_ENTRIES - 1 && npt_pte_present(f, tbl[i + 1])) {
+		const uint64_t next = tbl[i + 1] & am;
+
+		d += (b + step == next) - (a + step == next);
+	}
+	return d;
+}
 
 /* The sparse forms' leaf-table action, applied: fn (the operation's own
  * action) on each run of present entries of tr->tbl[lo..hi] in turn. */

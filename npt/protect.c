@@ -189,8 +189,7 @@ static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek
 		return 0;
 	}
 	if (remap && s->level == 0)
-		dgood = npt_leaf_good_at(f, tbl, i, npte & f->addr_mask) -
-			npt_leaf_good_at(f, tbl, i, s->pte & f->addr_mask);
+		dgood = npt_leaf_good_moved(f, tbl, i, s->pte & f->addr_mask, npte & f->addr_mask);
 	/* Without break-before-make the record is the one run of this leaf,
 	 * made at once; with it, the hook's own record comes first. */
 	bbm = npt_needs_bbm(t, s->level, s->pte, npte);
@@ -210,9 +209,24 @@ static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek
 	return 0;
 }
 
-static int protect_call(struct npt_table *t, uint64_t va, unsigned flags)
+/* The whole way for the leaf [first, last] at level the shortcut left. */
+static NPT_NOINLINE int leaf_slow(struct npt_table *t, enum npt_op_kind kind, uint64_t first,
+				  uint64_t last, unsigned level, unsigned flags, uint64_t pa,
+				  npt_walk_fn *walk)
 {
 	struct npt_op o;
+	int err;
+
+	npt_op_init_one(&o, t, kind, first, last);
+	err = npt_op_flags(&o, flags, 1u << level);
+	if (err)
+		return err;
+	o.pa = pa;
+	return npt_op_run(&o, walk);
+}
+
+static NPT_ALWAYS_INLINE int protect_call(struct npt_table *t, uint64_t va, unsigned flags)
+{
 	struct npt_seek s;
 	uint64_t bits, first, last;
 	int err;
@@ -226,9 +240,7 @@ static int protect_call(struct npt_table *t, uint64_t va, unsigned flags)
 		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)), 0);
 	if (err != NPT_OP_SLOW)
 		return err;
-	npt_op_init_one(&o, t, NPT_OP_PROTECT, first, last);
-	err = npt_op_flags(&o, flags, 1u << s.level);
-	return err ? err : npt_op_run(&o, protect_walk);
+	return leaf_slow(t, NPT_OP_PROTECT, first, last, s.level, flags, 0, protect_walk);
 }
 
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
@@ -289,9 +301,9 @@ static const struct npt_walk_ops remap_ops = {
 };
 NPT_WALKER(remap_walk, &remap_ops)
 
-static int remap_call(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+static NPT_ALWAYS_INLINE int remap_call(struct npt_table *t, uint64_t va, uint64_t pa,
+					unsigned flags)
 {
-	struct npt_op o;
 	struct npt_seek s;
 	uint64_t size, bits, first, last;
 	int err;
@@ -304,19 +316,15 @@ static int remap_call(struct npt_table *t, uint64_t va, uint64_t pa, unsigned fl
 	size = npt_level_size(s.level);
 	if (pa & (size - 1))
 		return NPT_ERR_ALIGN;
-	err = npt_check_output(t->fmt, pa, size);
+	err = s.level == 0 ? npt_check_output(t->fmt, pa, NPT_PAGE_SIZE)
+			   : npt_check_output(t->fmt, pa, size);
 	if (!err)
 		err = npt_op_encode(t, s.level, flags, &bits);
 	if (!err)
 		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, pa), 1);
 	if (err != NPT_OP_SLOW)
 		return err;
-	npt_op_init_one(&o, t, NPT_OP_REMAP, first, last);
-	err = npt_op_flags(&o, flags, 1u << s.level);
-	if (err)
-		return err;
-	o.pa = pa;
-	return npt_op_run(&o, remap_walk);
+	return leaf_slow(t, NPT_OP_REMAP, first, last, s.level, flags, pa, remap_walk);
 }
 
 int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
