@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs the libFuzzer targets: tests/fuzz/fuzz_npt.c (the engine against the
 # reference model), tests/fuzz/fuzz_translate.c (npt_translate_2d and
-# npt_translate_raw over tables the input writes) and tests/fuzz/fuzz_image.c
-# (the inspector's image walker).
+# npt_translate_raw over tables the input writes), tests/fuzz/fuzz_image.c
+# (the inspector's image walker) and tests/fuzz/fuzz_boot.c (the layout file
+# and kernel image parsers of vmm boot).
 #
 #   scripts/fuzz.sh [SECONDS] [BUILDDIR]   build BUILDDIR/fuzz/fuzz_* (default
 #                                          build) and fuzz each for SECONDS
@@ -26,7 +27,8 @@ if [ "${1:-}" = --run ]; then
 else
 	seconds=${1:-60}
 	builddir=${2:-build}
-	exes=("$builddir"/fuzz/fuzz_npt "$builddir"/fuzz/fuzz_translate "$builddir"/fuzz/fuzz_image)
+	exes=("$builddir"/fuzz/fuzz_npt "$builddir"/fuzz/fuzz_translate "$builddir"/fuzz/fuzz_image
+	      "$builddir"/fuzz/fuzz_boot)
 	if [ "$builddir" = build ]; then
 		ninja "${exes[@]}" || exit 1
 	else
@@ -47,7 +49,7 @@ for exe in "${exes[@]}"; do
 	"$exe" -max_total_time="$seconds" -max_len=4096 -timeout=30 -rss_limit_mb=2048 \
 		-detect_leaks=0 -print_final_stats=1 -artifact_prefix="$dir/$name-" \
 		"$dir/corpus-${name#fuzz_}" "$seeds" 2>&1 | tee "$dir/$name.log" |
-		grep -E '^(#[0-9]+ +(INITED|DONE)|npt (translate )?fuzz|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|artifact_prefix|Test unit written)'
+		grep -E '^(#[0-9]+ +(INITED|DONE)|npt ([a-z]+ )?fuzz|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|artifact_prefix|Test unit written)'
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -ne 0 ]; then
 		echo "fuzz: $name FAILED (exit $rc); full log in $dir/$name.log"

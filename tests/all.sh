@@ -8,7 +8,7 @@
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
 # on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
-# libFuzzer targets (fuzz_npt, fuzz_translate, fuzz_image) for $NPT_FUZZ_SECONDS (default 30) seconds each,
+# libFuzzer targets (fuzz_npt, fuzz_translate, fuzz_image, fuzz_boot) for $NPT_FUZZ_SECONDS (default 30) seconds each,
 # and a check that the committed build.ninja is what configure.py writes. Ends with "N passed, N failed, N skipped" over all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1

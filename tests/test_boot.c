@@ -1,0 +1,463 @@
+/*
+ * What `vmm boot` reads (vmm/boot.h): the layout file and the kernel image.
+ *
+ *  - t_layout: a file with every kind, comments, blank lines, CRLF, hex,
+ *    decimal and suffixed numbers parses to exactly its ranges;
+ *    boot_layout_find answers inside, at the edges and between them.
+ *  - t_layout_refused: one malformed file per rule, each refused with its
+ *    line number and the reason.
+ *  - t_elf64: an ELF64 built here (two PT_LOAD, one with bss, a PT_NOTE
+ *    between, given out of address order) parses to its segments sorted,
+ *    the entry, and fits a layout; then one mutation per check is refused.
+ *  - t_multiboot: a multiboot image with the address fields (header not at
+ *    offset 0, load to end of file, bss), one with them and ELF32 program
+ *    headers instead; and the refusals of the header's checks.
+ *  - t_mboot_guest: guest/x86/mboot.bin, the image QEMU itself boots in
+ *    test_qemu_x86, parses as that test's QEMU loads it (where the build
+ *    tree is named by $NPT_BUILDDIR).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/check_main.h"
+#include "../vmm/boot_layout.c"
+#include "../vmm/boot_image.c"
+
+#define LIMIT (1ull << 48)
+
+/* ---- the layout ------------------------------------------------------------ */
+
+START_TEST(t_layout)
+{
+	static const char text[] =
+		"# a layout\n"
+		"\n"
+		"ram   0x0         2M            # low RAM\r\n"
+		"ram   0x200000    62M    leaf=2M\n"
+		"  rom 983040 64K\n" /* 0xf0000, below: a range need not come in order */
+		"mmio  0xFEE00000  4K\n"
+		"hole  0x4000000   16M\n"
+		"ram   0x100000000 1G leaf=1G";
+	struct boot_layout l;
+	char err[BOOT_ERR_LEN] = "";
+
+	/* rom 0xf0000+64K lies inside the first ram range: refused; drop it */
+	ck_assert_int_eq(boot_layout_parse(text, sizeof(text) - 1, LIMIT, &l, err), -1);
+	ck_assert_str_eq(err, "line 5: overlaps the range of line 3");
+	{
+		static const char fixed[] =
+			"# a layout\n"
+			"\n"
+			"ram   0x0         0xf0000       # low RAM\r\n"
+			"ram   0x200000    62M    leaf=2M\n"
+			"  rom 983040 64K\n"
+			"mmio  0xFEE00000  4K\n"
+			"hole  0x4000000   16M\n"
+			"ram   0x100000000 1G leaf=1G";
+		static const struct boot_range want[] = {
+			{ BOOT_RAM, 0, 0xf0000, 0, 3 },
+			{ BOOT_RAM, 0x200000, 62ull << 20, 2ull << 20, 4 },
+			{ BOOT_ROM, 0xf0000, 64 << 10, 0, 5 },
+			{ BOOT_MMIO, 0xfee00000, 4096, 0, 6 },
+			{ BOOT_HOLE, 0x4000000, 16 << 20, 0, 7 },
+			{ BOOT_RAM, 1ull << 32, 1ull << 30, 1ull << 30, 8 },
+		};
+		unsigned i;
+
+		ck_assert_msg(!boot_layout_parse(fixed, sizeof(fixed) - 1, LIMIT, &l, err), "%s", err);
+		ck_assert_uint_eq(l.n, 6);
+		for (i = 0; i < 6; i++) {
+			ck_assert_int_eq(l.r[i].kind, want[i].kind);
+			ck_assert_uint_eq(l.r[i].base, want[i].base);
+			ck_assert_uint_eq(l.r[i].size, want[i].size);
+			ck_assert_uint_eq(l.r[i].leaf, want[i].leaf);
+			ck_assert_uint_eq(l.r[i].line, want[i].line);
+		}
+		ck_assert_ptr_eq(boot_layout_find(&l, 0), &l.r[0]);
+		ck_assert_ptr_eq(boot_layout_find(&l, 0xeffff), &l.r[0]);
+		ck_assert_ptr_eq(boot_layout_find(&l, 0xf0000), &l.r[2]);
+		ck_assert_ptr_eq(boot_layout_find(&l, 0xfffff), &l.r[2]);
+		ck_assert_ptr_null(boot_layout_find(&l, 0x100000));
+		ck_assert_ptr_eq(boot_layout_find(&l, 0x3ffffff), &l.r[1]);
+		ck_assert_ptr_eq(boot_layout_find(&l, 0x4000000), &l.r[4]);
+		ck_assert_ptr_eq(boot_layout_find(&l, 0xfee00fff), &l.r[3]);
+		ck_assert_ptr_null(boot_layout_find(&l, 0xfee01000));
+		ck_assert_ptr_eq(boot_layout_find(&l, (1ull << 32) + (1ull << 30) - 1), &l.r[5]);
+		ck_assert_ptr_null(boot_layout_find(&l, (1ull << 32) + (1ull << 30)));
+	}
+}
+END_TEST
+
+static const struct {
+	const char *text, *err;
+} refused[] = {
+	{ "ram 0 2M\nbogus 0 4K\n", "line 2: unknown kind 'bogus' (ram, rom, mmio or hole)" },
+	{ "ram\n", "line 1: no base address" },
+	{ "ram 0x1000\n", "line 1: no size" },
+	{ "ram 0x1000 4Q\n", "line 1: size '4Q' is not a number (K, M, G allowed)" },
+	{ "ram 0x1g000 4K\n", "line 1: base '0x1g000' is not a number (K, M, G allowed)" },
+	{ "ram 4X 4K\n", "line 1: base '4X' is not a number (K, M, G allowed)" },
+	{ "ram 0x10000000000000000 4K\n", "line 1: base '0x10000000000000000' is not a number (K, M, G allowed)" },
+	{ "ram 0 17179869184G\n", "line 1: size '17179869184G' is not a number (K, M, G allowed)" },
+	{ "ram 0x10 4K\n", "line 1: base 0x10 and size 0x1000 must be multiples of 4K" },
+	{ "ram 0 4097\n", "line 1: base 0x0 and size 0x1001 must be multiples of 4K" },
+	{ "ram 0 0\n", "line 1: size is 0" },
+	{ "ram 0xfffffffff000 8K\n", "line 1: range 0xfffffffff000+0x2000 ends above the limit 0x1000000000000" },
+	{ "ram 0xfffffffffffff000 4K\n", "line 1: range 0xfffffffffffff000+0x1000 ends above the limit 0x1000000000000" },
+	{ "ram 0 2M\n# fine\nrom 1M 2M\n", "line 3: overlaps the range of line 1" },
+	{ "ram 0 2M\nmmio 0 4K leaf=2M\n", "line 2: leaf= applies to ram and rom ranges only" },
+	{ "ram 0 4K leaf=8K\n", "line 1: leaf must be 4K, 2M or 1G" },
+	{ "ram 0 4K leaf=\n", "line 1: leaf must be 4K, 2M or 1G" },
+	{ "ram 0 4K extra\n", "line 1: unexpected 'extra' (only leaf=4K, 2M or 1G may follow)" },
+	{ "ram 0 4K leaf=4K more\n", "line 1: unexpected 'more' after leaf=" },
+	{ "mmio 0 4K\nhole 4K 4K\n", "line 2: no ram range in the file" },
+	{ "", "line 0: no ram range in the file" },
+	{ "ram 0 4K\nram 8K\0 4K\n", "line 2: a NUL byte: not a text file" },
+};
+
+START_TEST(t_layout_refused)
+{
+	const char *text = refused[_i].text;
+	size_t len = strlen(text);
+	struct boot_layout l;
+	char err[BOOT_ERR_LEN] = "";
+
+	if (strstr(refused[_i].err, "NUL"))
+		len = sizeof("ram 0 4K\nram 8K\0 4K\n") - 1;
+	ck_assert_int_eq(boot_layout_parse(text, len, LIMIT, &l, err), -1);
+	ck_assert_str_eq(err, refused[_i].err);
+}
+END_TEST
+
+START_TEST(t_layout_many)
+{
+	static char text[80 * 70];
+	struct boot_layout l;
+	char err[BOOT_ERR_LEN] = "";
+	size_t len = 0;
+	unsigned i;
+
+	for (i = 0; i < BOOT_MAX_RANGES; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "ram 0x%x 4K\n", i * 4096);
+	ck_assert_msg(!boot_layout_parse(text, len, LIMIT, &l, err), "%s", err);
+	ck_assert_uint_eq(l.n, BOOT_MAX_RANGES);
+	len += (size_t)snprintf(text + len, sizeof(text) - len, "ram 0x%x 4K\n", i * 4096);
+	ck_assert_int_eq(boot_layout_parse(text, len, LIMIT, &l, err), -1);
+	ck_assert_str_eq(err, "line 65: more than 64 ranges");
+}
+END_TEST
+
+/* ---- images ----------------------------------------------------------------- */
+
+static void put16(unsigned char *p, uint64_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32(unsigned char *p, uint64_t v) { put16(p, v); put16(p + 2, v >> 16); }
+static void put64(unsigned char *p, uint64_t v) { put32(p, v); put32(p + 4, v >> 32); }
+
+struct phdr {
+	uint32_t type;
+	uint64_t offset, vaddr, paddr, filesz, memsz;
+};
+
+#define FILE_LEN 0x3000u
+
+/* An ELF64 x86-64 executable: header, program headers at 64, payload. */
+static void elf64(unsigned char *buf, uint64_t entry, const struct phdr *ph, unsigned n)
+{
+	unsigned i;
+
+	memset(buf, 0, FILE_LEN);
+	memcpy(buf, "\177ELF", 4);
+	buf[4] = 2, buf[5] = 1, buf[6] = 1;
+	put16(buf + 16, 2);  /* ET_EXEC */
+	put16(buf + 18, 62); /* EM_X86_64 */
+	put32(buf + 20, 1);
+	put64(buf + 24, entry);
+	put64(buf + 32, 64); /* e_phoff */
+	put16(buf + 52, 64);
+	put16(buf + 54, 56);
+	put16(buf + 56, n);
+	for (i = 0; i < n; i++) {
+		unsigned char *p = buf + 64 + 56 * i;
+
+		put32(p, ph[i].type);
+		put64(p + 8, ph[i].offset);
+		put64(p + 16, ph[i].vaddr);
+		put64(p + 24, ph[i].paddr);
+		put64(p + 32, ph[i].filesz);
+		put64(p + 40, ph[i].memsz);
+	}
+}
+
+static const struct phdr good_ph[] = {
+	{ 1, 0x2000, 0x400000, 0x400000, 0x800, 0x3000 }, /* data + bss */
+	{ 4, 0x100, 0, 0, 0x20, 0x20 },                    /* PT_NOTE: skipped */
+	{ 1, 0x1000, 0x100000, 0x100000, 0x1000, 0x1000 }, /* text */
+};
+
+static const char layout_text[] = "ram 0 16M\n";
+
+START_TEST(t_elf64)
+{
+	static unsigned char buf[FILE_LEN];
+	struct boot_image im;
+	struct boot_layout l;
+	char err[BOOT_ERR_LEN] = "";
+
+	elf64(buf, 0x100010, good_ph, 3);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_int_eq(im.format, BOOT_ELF64);
+	ck_assert_uint_eq(im.entry, 0x100010);
+	ck_assert_uint_eq(im.nseg, 2);
+	ck_assert_uint_eq(im.seg[0].paddr, 0x100000);
+	ck_assert_uint_eq(im.seg[0].offset, 0x1000);
+	ck_assert_uint_eq(im.seg[0].filesz, 0x1000);
+	ck_assert_uint_eq(im.seg[1].paddr, 0x400000);
+	ck_assert_uint_eq(im.seg[1].filesz, 0x800);
+	ck_assert_uint_eq(im.seg[1].memsz, 0x3000);
+	ck_assert_msg(!boot_layout_parse(layout_text, sizeof(layout_text) - 1, LIMIT, &l, err), "%s", err);
+	ck_assert_msg(!boot_image_fits(&im, &l, err), "%s", err);
+	{
+		static const char small[] = "ram 0 0x401000\nrom 0x401000 0x1000\nmmio 0x402000 4K\n";
+
+		ck_assert_msg(!boot_layout_parse(small, sizeof(small) - 1, LIMIT, &l, err), "%s", err);
+		ck_assert_int_eq(boot_image_fits(&im, &l, err), -1);
+		ck_assert_str_eq(err, "segment 0x400000+0x3000: 0x402000 is not ram or rom in the layout");
+	}
+}
+END_TEST
+
+/* One ELF64 mutation per check: what it changes, and the message. */
+static void mutate(unsigned char *buf, unsigned k, size_t *len)
+{
+	unsigned char *ph0 = buf + 64, *ph2 = buf + 64 + 112;
+
+	switch (k) {
+	case 0: buf[0] = 'x'; break;
+	case 1: buf[4] = 1; break;
+	case 2: buf[5] = 2; break;
+	case 3: put16(buf + 16, 3); break;
+	case 4: put16(buf + 18, 183); break;
+	case 5: put16(buf + 54, 64); break;
+	case 6: put64(buf + 32, FILE_LEN - 100); break;
+	case 7: put64(ph0 + 32, 0x4000); break;                 /* filesz > memsz */
+	case 8: put64(ph0 + 8, FILE_LEN - 0x100); break;        /* file bytes past the end */
+	case 9: put64(ph2 + 24, 0x401000); put64(ph2 + 16, 0x401000); break; /* overlap */
+	case 10: put64(ph2 + 16, 0xffffffff80100000ull); break; /* higher half */
+	case 11: put32(ph0, 6); put32(ph2, 6); break;           /* no PT_LOAD */
+	case 12: put64(buf + 24, 0x200000); break;              /* entry in no segment */
+	case 13: put64(ph0 + 24, 0xfffffffffffff000ull); put64(ph0 + 16, 0xfffffffffffff000ull); break;
+	case 14: *len = 40; break;
+	}
+}
+
+static const char *const mutate_err[] = {
+	"neither a multiboot image (no header in the first 8 KiB) nor ELF",
+	"ELF32 without a multiboot header: vmm boot enters 32-bit code only through multiboot",
+	"ELF: not little-endian version 1",
+	"ELF: e_type 3 is not ET_EXEC",
+	"ELF: e_machine 183 is not EM_X86_64",
+	"ELF: e_phentsize 64 is not 56",
+	"ELF: program headers past the end of the file",
+	"segment at 0x400000: file size 0x4000 above its memory size 0x3000",
+	"segment at 0x400000: file bytes 0x2f00+0x800 past the end of the file (0x3000)",
+	"segment at 0x401000 overlaps another",
+	"ELF: segment 2 has vaddr 0xffffffff80100000 and paddr 0x100000; the long-mode entry runs on an identity map",
+	"ELF: no loadable segment",
+	"ELF: entry 0x200000 is in no loadable segment",
+	"segment at 0xfffffffffffff000: size 0x3000 wraps",
+	"ELF header cut short (40 bytes)",
+};
+
+START_TEST(t_elf64_refused)
+{
+	static unsigned char buf[FILE_LEN];
+	struct boot_image im;
+	char err[BOOT_ERR_LEN] = "";
+	size_t len = FILE_LEN;
+
+	elf64(buf, 0x100010, good_ph, 3);
+	mutate(buf, (unsigned)_i, &len);
+	ck_assert_int_eq(boot_image_parse(buf, len, &im, err), -1);
+	ck_assert_str_eq(err, mutate_err[_i]);
+}
+END_TEST
+
+START_TEST(t_elf64_many)
+{
+	static unsigned char buf[FILE_LEN];
+	struct phdr ph[BOOT_MAX_SEGS + 1];
+	struct boot_image im;
+	char err[BOOT_ERR_LEN] = "";
+	unsigned i;
+
+	for (i = 0; i <= BOOT_MAX_SEGS; i++)
+		ph[i] = (struct phdr){ 1, 0x2000, 0x100000 + i * 0x1000ull, 0x100000 + i * 0x1000ull,
+				       0x10, 0x1000 };
+	elf64(buf, 0x100000, ph, BOOT_MAX_SEGS);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_uint_eq(im.nseg, BOOT_MAX_SEGS);
+	elf64(buf, 0x100000, ph, BOOT_MAX_SEGS + 1);
+	ck_assert_int_eq(boot_image_parse(buf, FILE_LEN, &im, err), -1);
+	ck_assert_str_eq(err, "more than 16 loadable segments");
+}
+END_TEST
+
+/* A multiboot header at `at`: magic, flags, checksum, address fields. */
+static void mb_header(unsigned char *buf, size_t at, uint32_t flags, uint32_t header_addr,
+		      uint32_t load, uint32_t load_end, uint32_t bss_end, uint32_t entry)
+{
+	put32(buf + at, 0x1BADB002u);
+	put32(buf + at + 4, flags);
+	put32(buf + at + 8, (uint32_t)-(0x1BADB002u + flags));
+	put32(buf + at + 12, header_addr);
+	put32(buf + at + 16, load);
+	put32(buf + at + 20, load_end);
+	put32(buf + at + 24, bss_end);
+	put32(buf + at + 28, entry);
+}
+
+START_TEST(t_multiboot)
+{
+	static unsigned char buf[FILE_LEN];
+	struct boot_image im;
+	char err[BOOT_ERR_LEN] = "";
+
+	/* the a.out kludge: header at 0x40 of a file loaded from byte 0x20 */
+	memset(buf, 0, FILE_LEN);
+	mb_header(buf, 0x40, 0x10003, 0x100020, 0x100000, 0, 0x104000, 0x100060);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_int_eq(im.format, BOOT_MULTIBOOT);
+	ck_assert_uint_eq(im.mb_flags, 0x10003);
+	ck_assert_uint_eq(im.entry, 0x100060);
+	ck_assert_uint_eq(im.nseg, 1);
+	ck_assert_uint_eq(im.seg[0].paddr, 0x100000);
+	ck_assert_uint_eq(im.seg[0].offset, 0x20);
+	ck_assert_uint_eq(im.seg[0].filesz, FILE_LEN - 0x20);
+	ck_assert_uint_eq(im.seg[0].memsz, 0x4000);
+
+	/* flags bit 16 clear: the ELF headers place it (ELF32, i386) */
+	memset(buf, 0, FILE_LEN);
+	memcpy(buf, "\177ELF", 4);
+	buf[4] = 1, buf[5] = 1, buf[6] = 1;
+	put16(buf + 16, 2);
+	put16(buf + 18, 3);
+	put32(buf + 24, 0xc0100010u); /* entry: a virtual address ... */
+	put32(buf + 28, 52);
+	put16(buf + 42, 32);
+	put16(buf + 44, 1);
+	put32(buf + 52, 1);
+	put32(buf + 56, 0x1000);      /* p_offset */
+	put32(buf + 60, 0xc0100000u); /* p_vaddr */
+	put32(buf + 64, 0x100000);    /* p_paddr: ... loaded here */
+	put32(buf + 68, 0x1000);
+	put32(buf + 72, 0x2000);
+	mb_header(buf, 0x1000, 0x2, 0, 0, 0, 0, 0);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_int_eq(im.format, BOOT_MULTIBOOT);
+	ck_assert_uint_eq(im.entry, 0x100010); /* translated to physical */
+	ck_assert_uint_eq(im.nseg, 1);
+	ck_assert_uint_eq(im.seg[0].paddr, 0x100000);
+	ck_assert_uint_eq(im.seg[0].memsz, 0x2000);
+}
+END_TEST
+
+static const struct {
+	size_t at, len; /* len: of the file, 0 for FILE_LEN */
+	uint32_t flags, header_addr, load, load_end, bss_end, entry;
+	const char *err;
+} mb_refused[] = {
+	{ 0x40, 0, 0x10004, 0x100040, 0x100000, 0, 0, 0x100080,
+	  "multiboot: required feature bits 0x4 this loader does not provide (video mode?)" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x100080, 0, 0, 0x100080,
+	  "multiboot: load_addr 0x100080 puts the file start before byte 0 (header_addr 0x100040, header at offset 0x40)" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x0ffff0, 0, 0, 0x100000,
+	  "multiboot: load_addr 0xffff0 puts the file start before byte 0 (header_addr 0x100040, header at offset 0x40)" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x100000, 0x100000, 0, 0x100080,
+	  "multiboot: load_end_addr 0x100000 not above load_addr 0x100000" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x100000, 0x104000, 0, 0x100080,
+	  "multiboot: load_end_addr 0x104000 past the end of the file" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x100000, 0x101000, 0x100800, 0x100080,
+	  "multiboot: bss_end_addr 0x100800 below the end of the load 0x101000" },
+	{ 0x40, 0, 0x10000, 0x100040, 0x100000, 0x101000, 0, 0x101000,
+	  "multiboot: entry_addr 0x101000 outside the image 0x100000+0x1000" },
+	{ 0x40, 0, 0x00000, 0, 0, 0, 0, 0, "multiboot: flags bit 16 clear and no ELF headers" },
+	{ 0x2000, 0, 0x10000, 0x102000, 0x100000, 0, 0, 0x100080,
+	  "neither a multiboot image (no header in the first 8 KiB) nor ELF" },
+	{ 0x40, 0x40 + 20, 0x10000, 0x100040, 0x100000, 0, 0, 0x100040,
+	  "multiboot: header address fields cut short" },
+};
+
+START_TEST(t_multiboot_refused)
+{
+	static unsigned char buf[FILE_LEN + 32];
+	struct boot_image im;
+	char err[BOOT_ERR_LEN] = "";
+	size_t len;
+
+	memset(buf, 0, sizeof(buf));
+	mb_header(buf, mb_refused[_i].at, mb_refused[_i].flags, mb_refused[_i].header_addr,
+		  mb_refused[_i].load, mb_refused[_i].load_end, mb_refused[_i].bss_end,
+		  mb_refused[_i].entry);
+	len = mb_refused[_i].len ? mb_refused[_i].len : FILE_LEN;
+	ck_assert_int_eq(boot_image_parse(buf, len, &im, err), -1);
+	ck_assert_str_eq(err, mb_refused[_i].err);
+	/* a wrong checksum: no header at all */
+	put32(buf + mb_refused[_i].at + 8, 0);
+	ck_assert_int_eq(boot_image_parse(buf, len, &im, err), -1);
+	ck_assert_str_eq(err, "neither a multiboot image (no header in the first 8 KiB) nor ELF");
+}
+END_TEST
+
+START_TEST(t_mboot_guest)
+{
+	const char *dir = getenv("NPT_BUILDDIR");
+	static unsigned char buf[1 << 16];
+	struct boot_image im;
+	struct boot_layout l;
+	char path[512], err[BOOT_ERR_LEN] = "";
+	size_t len;
+	FILE *fp;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/guest/x86/mboot.bin", dir);
+	fp = fopen(path, "rb");
+	if (!fp)
+		return;
+	len = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	ck_assert_msg(!boot_image_parse(buf, len, &im, err), "%s", err);
+	/* guest/x86/mboot.S: the header first, at its link address 0x100000
+	 * (mboot.ld), loaded whole; _start right after the 32-byte header */
+	ck_assert_int_eq(im.format, BOOT_MULTIBOOT);
+	ck_assert_uint_eq(im.mb_flags, 1u << 16);
+	ck_assert_uint_eq(im.nseg, 1);
+	ck_assert_uint_eq(im.seg[0].paddr, 0x100000);
+	ck_assert_uint_eq(im.seg[0].offset, 0);
+	ck_assert_uint_eq(im.seg[0].filesz, len);
+	ck_assert_uint_eq(im.entry, 0x100020);
+	ck_assert_msg(!boot_layout_parse(layout_text, sizeof(layout_text) - 1, LIMIT, &l, err), "%s", err);
+	ck_assert_msg(!boot_image_fits(&im, &l, err), "%s", err);
+}
+END_TEST
+
+static Suite *boot_suite(void)
+{
+	Suite *s = suite_create("boot");
+	TCase *tc = tcase_create("boot");
+
+	tcase_add_test(tc, t_layout);
+	tcase_add_loop_test(tc, t_layout_refused, 0, sizeof(refused) / sizeof(refused[0]));
+	tcase_add_test(tc, t_layout_many);
+	tcase_add_test(tc, t_elf64);
+	tcase_add_loop_test(tc, t_elf64_refused, 0, sizeof(mutate_err) / sizeof(mutate_err[0]));
+	tcase_add_test(tc, t_elf64_many);
+	tcase_add_test(tc, t_multiboot);
+	tcase_add_loop_test(tc, t_multiboot_refused, 0, sizeof(mb_refused) / sizeof(mb_refused[0]));
+	tcase_add_test(tc, t_mboot_guest);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+NPT_CHECK_MAIN(boot_suite)
