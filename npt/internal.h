@@ -97,6 +97,7 @@ struct npt_table {
 		uint64_t present;       /* fmt->present_mask */
 		uint64_t leaf_mask, leaf_xor; /* fmt->leaf_mask, fmt->leaf_xor */
 		int fast;               /* the common case applies, see npt_query_prepare */
+		unsigned shape;         /* the shape (shape.h) of seek, or NPT_SHAPE_NONE */
 	} q;
 };
 

@@ -301,7 +301,7 @@ static NPT_ALWAYS_INLINE int log_write_fault_info_call(struct npt_table *t, uint
 	err = npt_check_input(t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE, &page, &last);
 	if (err)
 		return err;
-	npt_seek(t, page, &s);
+	npt_seek_shaped(t, page, 0, &s);
 	root = npt_root_level(t);
 	if (npt_is_shared(t, root, s.root_idx) && npt_pte_present(f, t->root[s.root_idx]))
 		return NPT_ERR_SHARED;

@@ -395,7 +395,7 @@ static NPT_ALWAYS_INLINE int map_one(struct npt_table *t, uint64_t ia, uint64_t 
 	struct npt_seek s;
 	int err;
 
-	npt_seek_level(t, ia, level, &s);
+	npt_seek_shaped(t, ia, level, &s);
 	if (npt_pte_present(f, s.pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
 		return NPT_OP_SLOW;
 	err = npt_op_encode(t, level, flags, &bits);

@@ -20,6 +20,7 @@
 #define NPT_OP_H
 
 #include "walk.h"
+#include "shape.h"
 
 enum npt_op_kind { NPT_OP_MAP, NPT_OP_UNMAP, NPT_OP_PROTECT, NPT_OP_REMAP, NPT_OP_LOG };
 
@@ -350,7 +351,7 @@ static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, stru
 	err = npt_check_input(t, va, NPT_PAGE_SIZE, first, last);
 	if (err)
 		return err;
-	npt_seek(t, *first, s);
+	npt_seek_shaped(t, *first, 0, s);
 	if (!npt_pte_present(t->fmt, s->pte))
 		return NPT_ERR_NOT_MAPPED;
 	size = npt_level_size(s->level);
