@@ -67,8 +67,7 @@ struct npt_table {
 	/* the single-page calls' leaf bits of the last flags encoded (level,
 	 * flags -> bits), so a run of calls with the same flags encodes once */
 	uint64_t enc_bits;
-	unsigned enc_flags, enc_level;
-	int enc_valid;
+	uint64_t enc_key; /* npt_enc_key(level, flags) of enc_bits, 0: none yet */
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
 	struct npt_qfacts {

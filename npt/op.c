@@ -128,9 +128,7 @@ int npt_op_encode_slow(struct npt_table *t, unsigned level, unsigned flags, uint
 	if (err)
 		return err;
 	t->enc_bits = *bits;
-	t->enc_flags = flags;
-	t->enc_level = level;
-	t->enc_valid = 1;
+	t->enc_key = npt_enc_key(level, flags);
 	return 0;
 }
 

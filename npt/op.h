@@ -150,12 +150,17 @@ unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tb
 /* A shortcut's answer for "take the whole way". */
 #define NPT_OP_SLOW 1
 
+/* The cache key of (level, flags): never 0. */
+static inline uint64_t npt_enc_key(unsigned level, unsigned flags)
+{
+	return (uint64_t)(level + 1) << 32 | flags;
+}
 /* Leaf bits for flags at level, the last result kept in the table. */
 int npt_op_encode_slow(struct npt_table *t, unsigned level, unsigned flags, uint64_t *bits);
 static inline int npt_op_encode(struct npt_table *t, unsigned level, unsigned flags,
 				uint64_t *bits)
 {
-	if (t->enc_valid && t->enc_flags == flags && t->enc_level == level) {
+	if (t->enc_key == npt_enc_key(level, flags)) {
 		*bits = t->enc_bits;
 		return 0;
 	}
