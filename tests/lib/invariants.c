@@ -395,8 +395,7 @@ static void table_copy(void *dst, const struct npt_table *t)
 	memcpy(d, t, sizeof(*d));
 	memset(&d->last_flush, 0, sizeof(d->last_flush));
 	d->enc_bits = 0;
-	d->enc_flags = d->enc_level = 0;
-	d->enc_valid = 0;
+	d->enc_key = 0;
 }
 
 void inv_snap_take(struct inv_snap *s, struct testmm *mm, struct npt_table *const *tables,
