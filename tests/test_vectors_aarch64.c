@@ -56,42 +56,22 @@ static int valid_s2(unsigned fl)
 
 START_TEST(formats_data)
 {
-	static const struct {
-		const char *name;
-		const struct npt_format *f;
-		unsigned levels, va_bits, canonical, stage2, root_frames, root_entries;
-	} want[] = {
-		{ "aarch64", &npt_fmt_aarch64, 4, 48, 1, 0, 1, 512 },
-		{ "aarch64-s2", &npt_fmt_aarch64_s2, 3, 40, 0, 1, 2, 1024 },
-		{ "aarch64-s2-48", &npt_fmt_aarch64_s2_48, 4, 48, 0, 1, 1, 512 },
+	/* page, 2 MiB block, 1 GiB block */
+#define ARM(NAME, FMT, LEVELS, VA, CAN, S2, FLAGS, RF, RE)                                 \
+	{ NAME, FMT, LEVELS, VA, 48, CAN, S2, 0x7, FLAGS, 0, ADDR_47_12, VALID, TBL, TBL,       \
+	  VALID | TBL, RF, RE }
+	static const struct vec_facts want[] = {
+		ARM("aarch64", &npt_fmt_aarch64, 4, 48, 1, 0,
+		    NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_G, 1, 512),
+		ARM("aarch64-s2", &npt_fmt_aarch64_s2, 3, 40, 0, 1,
+		    NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A, 2, 1024),
+		ARM("aarch64-s2-48", &npt_fmt_aarch64_s2_48, 4, 48, 0, 1,
+		    NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A, 1, 512),
 	};
+#undef ARM
 
-	for (unsigned i = 0; i < NELEM(want); i++) {
-		const struct npt_format *f = want[i].f;
-		struct npt_format_info info;
-
-		ck_assert_ptr_eq(npt_format_by_name(want[i].name), f);
-		ck_assert_uint_eq(f->levels, want[i].levels);
-		ck_assert_uint_eq(f->va_bits, want[i].va_bits);
-		ck_assert_uint_eq(f->pa_bits, 48);
-		ck_assert_uint_eq(f->canonical, want[i].canonical);
-		ck_assert_uint_eq(f->stage2, want[i].stage2);
-		ck_assert_uint_eq(f->leaf_levels, 0x7); /* page, 2 MiB block, 1 GiB block */
-		ck_assert_uint_eq(f->addr_shift, 0);
-		ck_assert_uint_eq(f->addr_mask, ADDR_47_12);
-		ck_assert_uint_eq(f->present_mask, VALID);
-		ck_assert_uint_eq(f->leaf_mask, TBL);
-		ck_assert_uint_eq(f->leaf_xor, TBL);
-		ck_assert_uint_eq(f->table_bits, VALID | TBL);
-		ck_assert_int_eq(npt_format_info(f, &info), 0);
-		ck_assert_uint_eq(info.root_frames, want[i].root_frames);
-		ck_assert_uint_eq(info.root_entries, want[i].root_entries);
-		ck_assert_uint_eq(info.leaf_sizes, (1ull << 12) | (1ull << 21) | (1ull << 30));
-		vec_bad_levels(f);
-	}
-	ck_assert_uint_eq(npt_fmt_aarch64.flags,
-			  NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_G);
-	ck_assert_uint_eq(npt_fmt_aarch64_s2.flags, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A);
+	for (unsigned i = 0; i < NELEM(want); i++)
+		vec_check_facts(&want[i]);
 }
 END_TEST
 
@@ -227,29 +207,10 @@ END_TEST
 
 START_TEST(addresses)
 {
-	const struct npt_format *f = all[_i];
 	static const uint64_t pas[] = { 0, 0x40000000ull, 0x123440000000ull,
 					0x0000ffffc0000000ull /* highest 1 GiB block */ };
 
-	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		uint64_t bits = vec_enc_ok(f, lvl, NPT_R | NPT_W), pte = 0;
-
-		for (unsigned i = 0; i < NELEM(pas); i++) {
-			ck_assert_int_eq(npt_encode_leaf(f, lvl, pas[i], NPT_R | NPT_W, &pte), 0);
-			ck_assert_uint_eq(pte, bits | pas[i]);
-			vec_dec_leaf(f, lvl, pte, pas[i]);
-		}
-		/* Beyond the 48-bit output address: refused. */
-		ck_assert_int_eq(npt_encode_leaf(f, lvl, 1ull << 48, NPT_R, &pte), NPT_ERR_RANGE);
-	}
-	/* Level 0: every address bit 47:12. */
-	{
-		uint64_t pte = 0;
-
-		ck_assert_int_eq(npt_encode_leaf(f, 0, ADDR_47_12, NPT_R, &pte), 0);
-		ck_assert_uint_eq(pte & ADDR_47_12, ADDR_47_12);
-		vec_dec_leaf(f, 0, pte, ADDR_47_12);
-	}
+	vec_addresses(all[_i], NPT_R | NPT_W, pas, NELEM(pas), vec_field_in_place, 1);
 }
 END_TEST
 

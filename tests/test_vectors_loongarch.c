@@ -37,26 +37,13 @@ static const struct npt_format *const f = &npt_fmt_loongarch64;
 
 START_TEST(format_data)
 {
-	struct npt_format_info info;
+	static const struct vec_facts want = {
+		"loongarch64", &npt_fmt_loongarch64, 4, 48, 48, 1, 0, 0x7,
+		NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_G, 0, ADDR_47_12, ~0ull, H, 0, 0, 1, 512,
+	};
 
-	ck_assert_ptr_eq(npt_format_by_name("loongarch64"), f);
-	ck_assert_uint_eq(f->levels, 4);
-	ck_assert_uint_eq(f->va_bits, 48);
-	ck_assert_uint_eq(f->pa_bits, 48);
-	ck_assert_uint_eq(f->canonical, 1);
-	ck_assert_uint_eq(f->stage2, 0);
-	ck_assert_uint_eq(f->leaf_levels, 0x7);
-	ck_assert_uint_eq(f->flags, NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_G);
-	ck_assert_uint_eq(f->addr_shift, 0);
-	ck_assert_uint_eq(f->addr_mask, ADDR_47_12);
-	ck_assert_uint_eq(f->present_mask, ~0ull);
-	ck_assert_uint_eq(f->leaf_mask, H);
-	ck_assert_uint_eq(f->leaf_xor, 0);
-	ck_assert_uint_eq(f->table_bits, 0);
-	ck_assert_int_eq(npt_format_info(f, &info), 0);
-	ck_assert_uint_eq(info.root_frames, 1);
-	ck_assert_uint_eq(info.root_entries, 512);
-	vec_bad_levels(f);
+	ck_assert_ptr_eq(want.f, f);
+	vec_check_facts(&want);
 }
 END_TEST
 
@@ -134,23 +121,9 @@ START_TEST(addresses)
 {
 	static const uint64_t pas[] = { 0, 0x40000000ull, 0x123440000000ull, 0x0000ffffc0000000ull };
 
-	uint64_t pte = 0;
-
-	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		for (unsigned g = 0; g < 2; g++) {
-			unsigned fl = NPT_R | NPT_W | (g ? NPT_G : 0);
-			uint64_t bits = vec_enc_ok(f, lvl, fl);
-
-			for (unsigned i = 0; i < NELEM(pas); i++) {
-				ck_assert_int_eq(npt_encode_leaf(f, lvl, pas[i], fl, &pte), 0);
-				ck_assert_uint_eq(pte, bits | pas[i]);
-				/* A huge leaf's G (bit 12) never leaks into its address. */
-				ck_assert_uint_eq(vec_dec_leaf(f, lvl, pte, pas[i]), fl);
-			}
-		}
-		ck_assert_int_eq(npt_encode_leaf(f, lvl, 1ull << 48, NPT_R, &pte),
-				 NPT_ERR_RANGE);
-	}
+	/* A huge leaf's G (bit 12) never leaks into its address. */
+	vec_addresses(f, NPT_R | NPT_W, pas, NELEM(pas), vec_field_in_place, 0);
+	vec_addresses(f, NPT_R | NPT_W | NPT_G, pas, NELEM(pas), vec_field_in_place, 0);
 }
 END_TEST
 

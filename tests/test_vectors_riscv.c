@@ -49,49 +49,26 @@ static int valid_for(const struct npt_format *f, unsigned fl)
 
 START_TEST(formats_data)
 {
-	static const struct {
-		const char *name;
-		const struct npt_format *f;
-		unsigned levels, va_bits, canonical, stage2, root_frames, root_entries;
-	} want[] = {
-		{ "sv39", &npt_fmt_sv39, 3, 39, 1, 0, 1, 512 },
-		{ "sv48", &npt_fmt_sv48, 4, 48, 1, 0, 1, 512 },
-		{ "sv57", &npt_fmt_sv57, 5, 57, 1, 0, 1, 512 },
-		{ "sv39x4", &npt_fmt_sv39x4, 3, 41, 0, 1, 4, 2048 },
-		{ "sv48x4", &npt_fmt_sv48x4, 4, 50, 0, 1, 4, 2048 },
-		{ "sv57x4", &npt_fmt_sv57x4, 5, 59, 0, 1, 4, 2048 },
+	/* §4.3.2: a leaf may sit at any level; the PPN at bit 10 (addr_shift 2) */
+#define RV(NAME, FMT, LEVELS, VA, CAN, S2, FLAGS, RF, RE)                                  \
+	{ NAME, FMT, LEVELS, VA, 56, CAN, S2, (1u << (LEVELS)) - 1, FLAGS, 2, PPN_53_10, V,     \
+	  R | W | X, 0, V, RF, RE }
+#define RV_S1 NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_D | NPT_G
+#define RV_S2 NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D
+	static const struct vec_facts want[] = {
+		RV("sv39", &npt_fmt_sv39, 3, 39, 1, 0, RV_S1, 1, 512),
+		RV("sv48", &npt_fmt_sv48, 4, 48, 1, 0, RV_S1, 1, 512),
+		RV("sv57", &npt_fmt_sv57, 5, 57, 1, 0, RV_S1, 1, 512),
+		RV("sv39x4", &npt_fmt_sv39x4, 3, 41, 0, 1, RV_S2, 4, 2048),
+		RV("sv48x4", &npt_fmt_sv48x4, 4, 50, 0, 1, RV_S2, 4, 2048),
+		RV("sv57x4", &npt_fmt_sv57x4, 5, 59, 0, 1, RV_S2, 4, 2048),
 	};
+#undef RV
+#undef RV_S1
+#undef RV_S2
 
-	for (unsigned i = 0; i < NELEM(want); i++) {
-		const struct npt_format *f = want[i].f;
-		struct npt_format_info info;
-		uint64_t sizes = 0;
-
-		ck_assert_ptr_eq(npt_format_by_name(want[i].name), f);
-		ck_assert_uint_eq(f->levels, want[i].levels);
-		ck_assert_uint_eq(f->va_bits, want[i].va_bits);
-		ck_assert_uint_eq(f->pa_bits, 56);
-		ck_assert_uint_eq(f->canonical, want[i].canonical);
-		ck_assert_uint_eq(f->stage2, want[i].stage2);
-		/* §4.3.2: a leaf may sit at any level. */
-		ck_assert_uint_eq(f->leaf_levels, (1u << want[i].levels) - 1);
-		ck_assert_uint_eq(f->addr_shift, 2);
-		ck_assert_uint_eq(f->addr_mask, PPN_53_10);
-		ck_assert_uint_eq(f->present_mask, V);
-		ck_assert_uint_eq(f->leaf_mask, R | W | X);
-		ck_assert_uint_eq(f->leaf_xor, 0);
-		ck_assert_uint_eq(f->table_bits, V);
-		ck_assert_int_eq(npt_format_info(f, &info), 0);
-		ck_assert_uint_eq(info.root_frames, want[i].root_frames);
-		ck_assert_uint_eq(info.root_entries, want[i].root_entries);
-		for (unsigned l = 0; l < want[i].levels; l++)
-			sizes |= 1ull << (12 + 9 * l);
-		ck_assert_uint_eq(info.leaf_sizes, sizes);
-		ck_assert_uint_eq(f->flags, want[i].stage2 ?
-				  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D :
-				  NPT_R | NPT_W | NPT_X | NPT_U | NPT_DEVICE | NPT_A | NPT_D | NPT_G);
-		vec_bad_levels(f);
-	}
+	for (unsigned i = 0; i < NELEM(want); i++)
+		vec_check_facts(&want[i]);
 }
 END_TEST
 
@@ -180,37 +157,23 @@ START_TEST(round_trip)
 }
 END_TEST
 
+/* PPN = pa >> 12 in bits 53:10. */
+static uint64_t ppn_field(uint64_t pa)
+{
+	return pa >> 12 << 10;
+}
+
 START_TEST(addresses)
 {
 	const struct npt_format *f = all[_i];
 	static const uint64_t pas[] = { 0, 0x80000000ull, 0x123440000000ull,
 					0x00ffffffc0000000ull /* highest 1 GiB frame */ };
+	uint64_t pte = 0;
 
-	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		uint64_t bits = vec_enc_ok(f, lvl, NPT_R | NPT_W), pte = 0;
-
-		for (unsigned i = 0; i < NELEM(pas); i++) {
-			ck_assert_int_eq(npt_encode_leaf(f, lvl, pas[i], NPT_R | NPT_W, &pte), 0);
-			/* PPN = pa >> 12 in bits 53:10. */
-			ck_assert_uint_eq(pte, bits | (pas[i] >> 12) << 10);
-			vec_dec_leaf(f, lvl, pte, pas[i]);
-		}
-		ck_assert_int_eq(npt_encode_leaf(f, lvl, 1ull << 56, NPT_R, &pte), NPT_ERR_RANGE);
-	}
-	{
-		uint64_t pte = 0;
-
-		ck_assert_int_eq(npt_encode_leaf(f, 0, 0x00fffffffffff000ull, NPT_R, &pte), 0);
-		ck_assert_uint_eq(pte & PPN_53_10, PPN_53_10);
-		vec_dec_leaf(f, 0, pte, 0x00fffffffffff000ull);
-	}
-	/* 0x80000000 in Sv39 PPN form: 0x20000000 | bits. */
-	{
-		uint64_t pte = 0;
-
-		ck_assert_int_eq(npt_encode_leaf(f, 1, 0x80200000ull, NPT_R, &pte), 0);
-		ck_assert_uint_eq(pte & PPN_53_10, 0x20080000ull);
-	}
+	vec_addresses(f, NPT_R | NPT_W, pas, NELEM(pas), ppn_field, 1);
+	/* 0x80200000 in Sv39 PPN form: 0x20080000 | bits. */
+	ck_assert_int_eq(npt_encode_leaf(f, 1, 0x80200000ull, NPT_R, &pte), 0);
+	ck_assert_uint_eq(pte & PPN_53_10, 0x20080000ull);
 }
 END_TEST
 

@@ -132,59 +132,21 @@ END_TEST
 
 START_TEST(formats_data)
 {
-	static const struct {
-		const struct npt_format *f;
-		unsigned levels, va_bits, canonical, stage2, flags;
-		uint64_t present, leaf, table;
-	} want[] = {
-		{ &npt_fmt_x86_64, 4, 48, 1, 0, 0xff, P, PS, P | RW | US },
-		{ &npt_fmt_x86_64_la57, 5, 57, 1, 0, 0xff, P, PS, P | RW | US },
-		{ &npt_fmt_npt, 4, 48, 0, 1,
-		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, P, PS, P | RW | US },
-		{ &npt_fmt_ept, 4, 48, 0, 1,
-		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, ER | EW | EX, ELEAF,
-		  ER | EW | EX },
-		{ &npt_fmt_ept5, 5, 57, 0, 1,
-		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, ER | EW | EX, ELEAF,
-		  ER | EW | EX },
-		{ &npt_fmt_npt5, 5, 57, 0, 1,
-		  NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, P, PS, P | RW | US },
+	/* 4K, 2M and 1G leaves; a root of 512 entries in one frame */
+#define X86(NAME, FMT, LEVELS, VA, CAN, S2, FLAGS, P_, LEAF, TABLE)                      \
+	{ NAME, FMT, LEVELS, VA, 52, CAN, S2, 0x7, FLAGS, 0, ADDR_51_12, P_, LEAF, 0, TABLE, 1, 512 }
+	static const struct vec_facts want[] = {
+		X86("x86_64", &npt_fmt_x86_64, 4, 48, 1, 0, 0xff, P, PS, P | RW | US),
+		X86("x86_64-la57", &npt_fmt_x86_64_la57, 5, 57, 1, 0, 0xff, P, PS, P | RW | US),
+		X86("npt", &npt_fmt_npt, 4, 48, 0, 1, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, P, PS, P | RW | US),
+		X86("ept", &npt_fmt_ept, 4, 48, 0, 1, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, ER | EW | EX, ELEAF, ER | EW | EX),
+		X86("ept5", &npt_fmt_ept5, 5, 57, 0, 1, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, ER | EW | EX, ELEAF, ER | EW | EX),
+		X86("npt5", &npt_fmt_npt5, 5, 57, 0, 1, NPT_R | NPT_W | NPT_X | NPT_DEVICE | NPT_A | NPT_D, P, PS, P | RW | US),
 	};
-	unsigned i;
+#undef X86
 
-	for (i = 0; i < NELEM(want); i++) {
-		const struct npt_format *f = want[i].f;
-		struct npt_format_info info;
-
-		ck_assert_uint_eq(f->levels, want[i].levels);
-		ck_assert_uint_eq(f->va_bits, want[i].va_bits);
-		ck_assert_uint_eq(f->pa_bits, 52);
-		ck_assert_uint_eq(f->canonical, want[i].canonical);
-		ck_assert_uint_eq(f->stage2, want[i].stage2);
-		ck_assert_uint_eq(f->leaf_levels, 0x7);   /* 4K, 2M, 1G */
-		ck_assert_uint_eq(f->flags, want[i].flags);
-		ck_assert_uint_eq(f->addr_shift, 0);
-		ck_assert_uint_eq(f->addr_mask, ADDR_51_12);
-		ck_assert_uint_eq(f->present_mask, want[i].present);
-		ck_assert_uint_eq(f->leaf_mask, want[i].leaf);
-		ck_assert_uint_eq(f->leaf_xor, 0);
-		ck_assert_uint_eq(f->table_bits, want[i].table);
-		ck_assert_ptr_nonnull(f->description);
-		/* Root: 512 entries (9 bits above the root's shift). */
-		ck_assert_uint_eq(f->va_bits - npt_level_shift(f->levels - 1u), 9);
-
-		ck_assert_int_eq(npt_format_info(f, &info), 0);
-		ck_assert_str_eq(info.name, f->name);
-		ck_assert_uint_eq(info.levels, want[i].levels);
-		ck_assert_uint_eq(info.va_bits, want[i].va_bits);
-		ck_assert_uint_eq(info.pa_bits, 52);
-		ck_assert_int_eq(info.canonical, (int)want[i].canonical);
-		ck_assert_int_eq(info.stage2, (int)want[i].stage2);
-		ck_assert_uint_eq(info.root_frames, 1);
-		ck_assert_uint_eq(info.root_entries, 512);
-		ck_assert_uint_eq(info.leaf_sizes, (1ull << 12) | (1ull << 21) | (1ull << 30));
-		ck_assert_uint_eq(info.flags, want[i].flags);
-	}
+	for (unsigned i = 0; i < NELEM(want); i++)
+		vec_check_facts(&want[i]);
 }
 END_TEST
 
@@ -435,29 +397,10 @@ END_TEST
 /* Address bits 51:12 through the public encoder and decoder. */
 START_TEST(addresses)
 {
-	const struct npt_format *f = all5[_i];
 	static const uint64_t pas[] = { 0, 0x40000000ull, 0x123440000000ull,
 					0x000fffffc0000000ull /* highest 1 GiB frame */ };
 
-	for (unsigned lvl = 0; lvl <= 2; lvl++) {
-		uint64_t bits = vec_enc_ok(f, lvl, NPT_R | NPT_W);
-
-		for (unsigned i = 0; i < NELEM(pas); i++) {
-			uint64_t pte = 0;
-
-			ck_assert_int_eq(npt_encode_leaf(f, lvl, pas[i], NPT_R | NPT_W, &pte), 0);
-			ck_assert_uint_eq(pte, bits | pas[i]);
-			ck_assert_uint_eq(npt_pte_addr(f, pte), pas[i]);
-			vec_dec_leaf(f, lvl, pte, pas[i]);
-		}
-		/* The highest 4 KiB frame, at level 0: every address bit. */
-		if (lvl == 0) {
-			uint64_t pte = 0;
-
-			ck_assert_int_eq(npt_encode_leaf(f, 0, ADDR_51_12, NPT_R | NPT_W, &pte), 0);
-			ck_assert_uint_eq(pte, bits | ADDR_51_12);
-		}
-	}
+	vec_addresses(all5[_i], NPT_R | NPT_W, pas, NELEM(pas), vec_field_in_place, 1);
 }
 END_TEST
 
