@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "npt.h"
+#include "pool.h"
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -57,25 +58,11 @@ static const char *const format_rows[][4] = {
 #define NQUERY (1u << 20)
 #define MAXREP 64
 
-/* ---- the bench allocator -------------------------------------------------
- * One mmap (pre-faulted), fake physical addresses pool_pa + offset, a stack
- * of free frame numbers (so free never touches the frame) and a bump pointer.
- * Contiguous blocks come from the bump pointer and go back to a per-count
- * stack. */
+/* ---- the bench allocator (pool.h) ------------------------------------------ */
 #define POOL_PA (64ull * GiB)
-#define MAX_CONTIG 16u
 
-struct pool {
-	unsigned char *mem;
-	size_t nframes, bump, top;
-	uint32_t *stack;
-	uint32_t *cstack[MAX_CONTIG + 1];
-	size_t ctop[MAX_CONTIG + 1];
-	size_t live;
-	uint32_t *words; /* npt_mm.frame_word, one per frame */
-};
-
-static struct pool pool;
+static struct bench_pool pool;
+static struct npt_mm mm;
 
 static void die(const char *fmt, ...)
 {
@@ -89,117 +76,15 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static int pool_alloc(void *ctx, uint64_t *pa)
-{
-	struct pool *p = ctx;
-	size_t i;
-
-	if (p->top)
-		i = p->stack[--p->top];
-	else if (p->bump < p->nframes)
-		i = p->bump++;
-	else
-		return -1;
-	p->live++;
-	*pa = POOL_PA + (uint64_t)i * PAGE;
-	return 0;
-}
-
-static void pool_free(void *ctx, uint64_t pa)
-{
-	struct pool *p = ctx;
-
-	p->live--;
-	p->stack[p->top++] = (uint32_t)((pa - POOL_PA) / PAGE);
-}
-
-static void *pool_virt(void *ctx, uint64_t pa)
-{
-	struct pool *p = ctx;
-
-	return p->mem + (pa - POOL_PA);
-}
-
-static uint32_t *pool_word(void *ctx, uint64_t pa)
-{
-	struct pool *p = ctx;
-
-	return &p->words[(pa - POOL_PA) / PAGE];
-}
-
-static int pool_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	struct pool *p = ctx;
-	size_t i;
-
-	if (count == 0 || count > MAX_CONTIG)
-		return -1;
-	if (p->ctop[count]) {
-		i = p->cstack[count][--p->ctop[count]];
-	} else {
-		size_t start = (p->bump + count - 1) / count * count;
-		if (start + count > p->nframes)
-			return -1;
-		for (; p->bump < start; p->bump++) /* the alignment gap: single frames */
-			p->stack[p->top++] = (uint32_t)p->bump;
-		i = start;
-		p->bump = start + count;
-	}
-	p->live += count;
-	*pa = POOL_PA + (uint64_t)i * PAGE;
-	return 0;
-}
-
-static void pool_free_contig(void *ctx, uint64_t pa, unsigned count)
-{
-	struct pool *p = ctx;
-
-	p->live -= count;
-	p->cstack[count][p->ctop[count]++] = (uint32_t)((pa - POOL_PA) / PAGE);
-}
-
 /* Contiguous frames for the baselines' buffers, never given back. */
 static void *pool_reserve(size_t bytes)
 {
-	size_t n = (bytes + PAGE - 1) / PAGE;
-	void *v;
+	void *v = bench_pool_reserve(&pool, bytes);
 
-	if (pool.bump + n > pool.nframes)
+	if (!v)
 		die("pool exhausted reserving %zu bytes", bytes);
-	v = pool.mem + pool.bump * PAGE;
-	pool.bump += n;
 	return v;
 }
-
-static void pool_init(size_t bytes)
-{
-	unsigned c;
-
-	pool.nframes = bytes / PAGE;
-	pool.mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (pool.mem == MAP_FAILED)
-		die("mmap %zu bytes: %s", bytes, strerror(errno));
-	pool.stack = calloc(pool.nframes, sizeof(*pool.stack));
-	pool.words = calloc(pool.nframes, sizeof(*pool.words));
-	for (c = 1; c <= MAX_CONTIG; c++)
-		pool.cstack[c] = calloc(pool.nframes / c + 1, sizeof(uint32_t));
-	if (!pool.stack || !pool.words)
-		die("out of memory");
-}
-
-static const struct npt_mm bench_mm = {
-	.ctx = &pool,
-	.alloc = pool_alloc,
-	.free = pool_free,
-	.phys_to_virt = pool_virt,
-	.alloc_contig = pool_alloc_contig,
-	.free_contig = pool_free_contig,
-	.frame_word = pool_word,
-	.flags = NPT_MM_LINEAR,
-	/* linear_offset is set at run time: (uintptr_t)pool.mem - POOL_PA */
-};
-static struct npt_mm mm;
 
 /* ---- helpers --------------------------------------------------------------- */
 static double now_ns(void)
@@ -356,7 +241,7 @@ static double m_change(struct fctx *c, enum change k, int v, double *units)
 		if (frames * batch > sizeof(pas) / sizeof(pas[0]))
 			die("free floor: %llu frames", (unsigned long long)frames);
 		for (i = 0; i < frames * batch; i++)
-			check(pool_alloc(&pool, &pas[i]), "pool_alloc");
+			check(bench_pool_alloc(&pool, &pas[i]), "pool_alloc");
 		t0 = now_ns();
 		for (i = 0; i < frames * batch; i++)
 			mm.free(mm.ctx, lp[i]);
@@ -561,11 +446,11 @@ static inline uint64_t *floor_slot(const struct npt_table *t, const struct npt_f
 				   uint64_t va, unsigned stop)
 {
 	unsigned l = fi->levels - 1;
-	uint64_t *tbl = pool_virt(&pool, npt_root(t));
+	uint64_t *tbl = bench_pool_virt(&pool, npt_root(t));
 	uint64_t *slot = &tbl[(va >> (12 + 9 * l)) & (fi->root_entries - 1)];
 
 	while (l-- > stop) {
-		tbl = pool_virt(&pool, *slot & 0x000ffffffffff000ull);
+		tbl = bench_pool_virt(&pool, *slot & 0x000ffffffffff000ull);
 		slot = &tbl[(va >> (12 + 9 * l)) & 511];
 	}
 	return slot;
@@ -622,8 +507,8 @@ static double m_single(struct fctx *c, enum single k, int v, double *units)
 				} else {
 					uint64_t pa, *slot = floor_slot(t, &fi, va, 1), *leaf;
 
-					check(pool_alloc(&pool, &pa), "pool_alloc");
-					leaf = pool_virt(&pool, pa);
+					check(bench_pool_alloc(&pool, &pa), "pool_alloc");
+					leaf = bench_pool_virt(&pool, pa);
 					memset(leaf, 0, PAGE);
 					leaf[0] = lbits | (PA_BASE + va);
 					*slot = tbits | pa;
@@ -852,7 +737,7 @@ static int rec_leaf_table(const struct npt_visit *v, void *arg)
 	struct fctx *c = arg;
 
 	if (v->level == 1 && v->kind == NPT_WALK_TABLE_PRE)
-		c->leafptr[(v->va - VA_BASE) >> 21 & 511] = pool_virt(&pool, v->pa);
+		c->leafptr[(v->va - VA_BASE) >> 21 & 511] = bench_pool_virt(&pool, v->pa);
 	return 0;
 }
 
@@ -1238,9 +1123,9 @@ int main(int argc, char **argv)
 				}
 	}
 
-	pool_init(256 * MiB);
-	mm = bench_mm;
-	mm.linear_offset = (uintptr_t)pool.mem - POOL_PA;
+	if (bench_pool_init(&pool, NULL, POOL_PA, 256 * MiB / PAGE))
+		die("no memory for the pool: %s", strerror(errno));
+	mm = bench_pool_mm(&pool);
 	for (i = 0; i < nchosen; i++)
 		run_format(chosen[i]);
 	print_table();

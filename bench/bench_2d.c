@@ -9,8 +9,8 @@
  *
  * Figures are ns per translation, the best and the median of REPS
  * repetitions after one warm-up; the ratio is best against best. Host
- * memory is one mmap (NPT_MM_LINEAR): guest RAM at host-physical 0, the
- * stage-2 tables above it.
+ * memory is one mmap: guest RAM at host-physical 0, the stage-2 tables
+ * above it, each side's frames from a bench pool (bench/pool.h).
  *
  *   build-release/bench/bench_2d [--reps N]
  */
@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "npt.h"
+#include "pool.h"
 
 #define PAGE 4096ull
 #define MiB (1ull << 20)
@@ -38,57 +39,11 @@ static const char *const pairs[][2] = {
 };
 
 static unsigned char *host;
-static uint64_t host_bump, guest_bump;
 static unsigned reps = 9;
-
-static int h_alloc(void *ctx, uint64_t *pa)
-{
-	(void)ctx;
-	if (host_bump + PAGE > HOST_SIZE)
-		return -1;
-	*pa = host_bump;
-	host_bump += PAGE;
-	memset(host + *pa, 0, PAGE);
-	return 0;
-}
-
-static int h_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	uint64_t align = count * PAGE;
-
-	(void)ctx;
-	host_bump = (host_bump + align - 1) / align * align;
-	if (host_bump + align > HOST_SIZE)
-		return -1;
-	*pa = host_bump;
-	host_bump += align;
-	memset(host + *pa, 0, align);
-	return 0;
-}
-
-static void h_free(void *ctx, uint64_t pa) { (void)ctx; (void)pa; }
-static void h_free_contig(void *ctx, uint64_t pa, unsigned n) { (void)ctx; (void)pa; (void)n; }
-static void *h_virt(void *ctx, uint64_t pa) { (void)ctx; return host + pa; }
-
-/* The guest's frames are guest-physical; guest RAM is host-physical 0 too. */
-static int g_alloc(void *ctx, uint64_t *pa)
-{
-	(void)ctx;
-	if (guest_bump + PAGE > GiB)
-		return -1;
-	*pa = guest_bump;
-	guest_bump += PAGE;
-	memset(host + *pa, 0, PAGE);
-	return 0;
-}
-
-static struct npt_mm hmm = {
-	.alloc = h_alloc, .free = h_free, .phys_to_virt = h_virt,
-	.alloc_contig = h_alloc_contig, .free_contig = h_free_contig, .flags = NPT_MM_LINEAR,
-};
-static struct npt_mm gmm = {
-	.alloc = g_alloc, .free = h_free, .phys_to_virt = h_virt, .flags = NPT_MM_LINEAR,
-};
+/* stage-2 frames above guest RAM; the guest's stage-1 frames in its RAM,
+ * at guest-physical (= host-physical) addresses: two bench pools (pool.h) */
+static struct bench_pool hpool, gpool;
+static struct npt_mm hmm, gmm;
 
 static double now_ns(void)
 {
@@ -151,8 +106,8 @@ static void pair(const char *n1, const char *n2, unsigned s2_level, const uint64
 	unsigned r, v;
 	int err;
 
-	host_bump = HOST_TABLES;
-	guest_bump = GUEST_TABLES;
+	bench_pool_reset(&hpool);
+	bench_pool_reset(&gpool);
 	s2 = npt_new(f2, &hmm, &err);
 	s1 = npt_new(f1, &gmm, &err);
 	if (!s1 || !s2)
@@ -195,7 +150,13 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	hmm.linear_offset = gmm.linear_offset = (uintptr_t)host;
+	if (bench_pool_init(&hpool, host + HOST_TABLES, HOST_TABLES, (HOST_SIZE - HOST_TABLES) / PAGE) ||
+	    bench_pool_init(&gpool, host + GUEST_TABLES, GUEST_TABLES, (GiB - GUEST_TABLES) / PAGE)) {
+		fprintf(stderr, "bench_2d: out of memory\n");
+		return 1;
+	}
+	hmm = bench_pool_mm(&hpool);
+	gmm = bench_pool_mm(&gpool);
 	for (i = 0; i < NQ; i++) {
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		va[i] = VA_BASE + rng % GiB;

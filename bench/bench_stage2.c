@@ -7,9 +7,9 @@
  *
  * Figures are the best and the median of REPS repetitions after one warm-up;
  * the table is rebuilt (untimed) between repetitions where the operation
- * consumes it. Frames come from a bump/free-stack pool over one pre-faulted
- * mmap (NPT_MM_LINEAR), as in bench/bench.c, so the allocator does not
- * dominate.
+ * consumes it. Frames come from the benches' pool (bench/pool.h: a free stack
+ * and a bump pointer over one pre-faulted mmap, NPT_MM_LINEAR), so the
+ * allocator does not dominate.
  *
  *   build-release/bench/bench_stage2 [--reps N]
  */
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "npt.h"
+#include "pool.h"
 
 #define PAGE 4096ull
 #define MiB (1ull << 20)
@@ -34,78 +35,18 @@
 
 static const char *const formats[] = { "x86_64", "ept", "aarch64-s2", "sv39x4" };
 
-/* ---- pool ------------------------------------------------------------------ */
+/* ---- pool (pool.h) ------------------------------------------------------------- */
 
-static unsigned char *pool_mem;
-static uint32_t *pool_stack;
-static size_t pool_bump, pool_top;
-
-static int p_alloc(void *ctx, uint64_t *pa)
-{
-	size_t i;
-
-	(void)ctx;
-	if (pool_top)
-		i = pool_stack[--pool_top];
-	else if (pool_bump < POOL_FRAMES)
-		i = pool_bump++;
-	else
-		return -1;
-	*pa = POOL_PA + i * PAGE;
-	return 0;
-}
-
-static void p_free(void *ctx, uint64_t pa)
-{
-	(void)ctx;
-	pool_stack[pool_top++] = (uint32_t)((pa - POOL_PA) / PAGE);
-}
-
-static void *p_virt(void *ctx, uint64_t pa)
-{
-	(void)ctx;
-	return pool_mem + (pa - POOL_PA);
-}
-
-/* Contiguous roots (aarch64-s2, sv39x4) from the bump pointer, aligned. */
-static int p_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	(void)ctx;
-	pool_bump = (pool_bump + count - 1) / count * count;
-	if (pool_bump + count > POOL_FRAMES)
-		return -1;
-	*pa = POOL_PA + pool_bump * PAGE;
-	pool_bump += count;
-	return 0;
-}
-
-static void p_free_contig(void *ctx, uint64_t pa, unsigned count)
-{
-	unsigned i;
-
-	for (i = 0; i < count; i++)
-		p_free(ctx, pa + i * PAGE);
-}
-
-static struct npt_mm mm = {
-	.alloc = p_alloc,
-	.free = p_free,
-	.phys_to_virt = p_virt,
-	.alloc_contig = p_alloc_contig,
-	.free_contig = p_free_contig,
-	.flags = NPT_MM_LINEAR,
-};
+static struct bench_pool pool;
+static struct npt_mm mm;
 
 static void pool_init(void)
 {
-	pool_mem = mmap(NULL, POOL_FRAMES * PAGE, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	pool_stack = malloc(POOL_FRAMES * sizeof(*pool_stack));
-	if (pool_mem == MAP_FAILED || !pool_stack) {
+	if (bench_pool_init(&pool, NULL, POOL_PA, POOL_FRAMES)) {
 		fprintf(stderr, "bench_stage2: no memory for the pool\n");
 		exit(1);
 	}
-	mm.linear_offset = (uintptr_t)pool_mem - POOL_PA;
+	mm = bench_pool_mm(&pool);
 }
 
 /* ---- timing ------------------------------------------------------------------ */
