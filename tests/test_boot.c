@@ -15,16 +15,30 @@
  *  - t_mboot_guest: guest/x86/mboot.bin, the image QEMU itself boots in
  *    test_qemu_x86, parses as that test's QEMU loads it (where the build
  *    tree is named by $NPT_BUILDDIR).
+ *  - t_plan_elf64: guest memory for a layout of every kind, stage 2 built
+ *    from it (each range as npt_query tells), the segments loaded (file
+ *    bytes, then zeroes), and the long-mode entry: the boot area clear of
+ *    the kernel, the GDT's descriptors, and the identity map walked by
+ *    npt_translate_raw through the stage-2 table as the CPU would (every
+ *    stage-1 entry read through stage 2) -- every kind of range with its
+ *    rights, the entry and the stack reachable.
+ *  - t_plan_multiboot: the multiboot entry state and information structure
+ *    (memory map in address order, mem_lower, mem_upper, loader name);
+ *    and a layout with no room for the boot area refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/check_main.h"
 #include "../vmm/boot_layout.c"
 #include "../vmm/boot_image.c"
+#include "../vmm/boot_plan.c"
+#include "npt_user.h"
 
 #define LIMIT (1ull << 48)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- the layout ------------------------------------------------------------ */
 
@@ -442,6 +456,251 @@ START_TEST(t_mboot_guest)
 }
 END_TEST
 
+/* ---- the plan ------------------------------------------------------------- */
+
+static const char plan_layout[] =
+	"ram  0           16M\n"
+	"hole 0x2000000   16M\n"
+	"rom  0xf0000000  1M\n"
+	"mmio 0xfee00000  4K\n"
+	"ram  0x100000000 1G   leaf=2M\n"
+	"ram  0x140000000 2M   leaf=4K\n";
+
+struct plan_world {
+	struct boot_layout l;
+	struct boot_mem m;
+	unsigned char *host, *pool;
+	uint64_t bytes, pool_pa;
+	struct npt_mm *mm;
+	struct npt_table *s2;
+};
+
+#define POOL_BYTES (16 * MIB)
+
+static void world_init(struct plan_world *w, const char *layout, size_t len)
+{
+	char err[BOOT_ERR_LEN] = "";
+
+	ck_assert_msg(!boot_layout_parse(layout, len, LIMIT, &w->l, err), "%s", err);
+	w->bytes = boot_mem_bytes(&w->l);
+	w->host = mmap(NULL, w->bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(w->host, MAP_FAILED);
+	boot_mem_init(&w->m, &w->l, w->host);
+	/* the first range's bytes marked: the load must touch only its own */
+	memset(boot_mem_host(&w->m, w->l.r[0].base, w->l.r[0].size), 0xaa, w->l.r[0].size);
+	/* stage 2's own frames above the block, so that one address space
+	 * (npt_translate_raw's mem) holds both */
+	w->pool_pa = (w->bytes + GIB - 1) & ~(GIB - 1);
+	w->pool = mmap(NULL, POOL_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(w->pool, MAP_FAILED);
+	w->mm = npt_user_pool_mm(w->pool, POOL_BYTES, w->pool_pa);
+	ck_assert_ptr_nonnull(w->mm);
+	w->s2 = NULL;
+}
+
+/* The host-physical space of the world: the block from 0, stage 2's
+ * frames from pool_pa (npt_translate_raw reads both stages through it). */
+static void *world_virt(void *ctx, uint64_t pa)
+{
+	struct plan_world *w = ctx;
+
+	if (pa < w->bytes)
+		return w->host + pa;
+	if (pa >= w->pool_pa && pa - w->pool_pa < POOL_BYTES)
+		return w->pool + (pa - w->pool_pa);
+	return NULL;
+}
+
+static void world_fini(struct plan_world *w)
+{
+	if (w->s2)
+		npt_free(w->s2);
+	munmap(w->pool, POOL_BYTES);
+	munmap(w->host, w->bytes);
+}
+
+START_TEST(t_plan_elf64)
+{
+	static unsigned char buf[FILE_LEN];
+	struct plan_world w;
+	struct boot_image im;
+	struct boot_entry e;
+	char err[BOOT_ERR_LEN] = "";
+	unsigned i, fl = 0;
+	uint64_t pa = 0, size = 0;
+	int rc;
+
+	world_init(&w, plan_layout, sizeof(plan_layout) - 1);
+	elf64(buf, 0x100010, good_ph, 3);
+	for (i = 0x1000; i < FILE_LEN; i++)
+		buf[i] = (unsigned char)(i * 7 + 1);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_msg(!boot_image_fits(&im, &w.l, err), "%s", err);
+
+	/* stage 2: ranges at their offsets, with their rights and leaf caps */
+	w.s2 = npt_new(npt_format_by_name("ept"), w.mm, &rc);
+	ck_assert_ptr_nonnull(w.s2);
+	ck_assert_msg(!boot_stage2(&w.m, w.s2, err), "%s", err);
+	ck_assert_int_eq(npt_query(w.s2, 0x123000, &pa, &fl, &size), 0);
+	ck_assert_uint_eq(pa, w.m.off[0] + 0x123000);
+	ck_assert_uint_eq(fl & (NPT_R | NPT_W | NPT_X), NPT_R | NPT_W | NPT_X);
+	ck_assert_int_eq(npt_query(w.s2, 0xf0001000, &pa, &fl, NULL), 0);
+	ck_assert_uint_eq(pa, w.m.off[2] + 0x1000);
+	ck_assert_uint_eq(fl & (NPT_R | NPT_W | NPT_X), NPT_R | NPT_X);
+	ck_assert_int_eq(npt_query(w.s2, 0xfee00000, &pa, &fl, NULL), NPT_ERR_NOT_MAPPED);
+	ck_assert_int_eq(npt_query(w.s2, 0x2000000, &pa, &fl, NULL), NPT_ERR_NOT_MAPPED);
+	ck_assert_int_eq(npt_query(w.s2, 0x100000000 + 5 * GIB / 16, &pa, &fl, &size), 0);
+	ck_assert_uint_eq(size, 2 * MIB); /* leaf=2M on a 1 GiB aligned range */
+	ck_assert_uint_eq(pa % GIB, (5 * GIB / 16) % GIB); /* its offset keeps the alignment */
+	ck_assert_int_eq(npt_query(w.s2, 0x140000000, &pa, &fl, &size), 0);
+	ck_assert_uint_eq(size, 4096);
+	ck_assert_uint_le(boot_mem_bytes(&w.l), 16 * MIB + MIB + GIB + 2 * MIB + GIB + 2 * MIB);
+
+	/* the load: file bytes, then zeroes, nothing around them touched */
+	ck_assert_msg(!boot_load(&w.m, &im, buf, FILE_LEN, err), "%s", err);
+	ck_assert_int_eq(memcmp(boot_mem_host(&w.m, 0x100000, 0x1000), buf + 0x1000, 0x1000), 0);
+	ck_assert_int_eq(memcmp(boot_mem_host(&w.m, 0x400000, 0x800), buf + 0x2000, 0x800), 0);
+	for (i = 0x800; i < 0x3000; i++)
+		ck_assert_uint_eq(boot_mem_host(&w.m, 0x400000, 0x3000)[i], 0);
+	ck_assert_uint_eq(*boot_mem_host(&w.m, 0x403000, 1), 0xaa);
+	ck_assert_uint_eq(*boot_mem_host(&w.m, 0xfffff, 1), 0xaa);
+
+	/* the entry: the highest free window of ram below 4 GiB */
+	ck_assert_msg(!boot_entry_build(&w.m, &im, &e, err), "%s", err);
+	ck_assert_int_eq(e.long_mode, 1);
+	ck_assert_uint_eq(e.area, 16 * MIB - BOOT_AREA);
+	ck_assert_uint_eq(e.rip, 0x100010);
+	ck_assert_uint_eq(e.rsp, e.area + 2 * 4096 + BOOT_STACK);
+	ck_assert_uint_eq(e.cs, BOOT_SEL_CODE64);
+	ck_assert_uint_eq(e.cs_desc >> 53 & 1, 1); /* L */
+	ck_assert_uint_eq(e.cs_desc >> 54 & 1, 0); /* D/B clear with L */
+	ck_assert_uint_eq(e.cr0 & 0x80000001u, 0x80000001u);
+	ck_assert_uint_eq(e.cr4 & 0x20, 0x20);
+	ck_assert_uint_eq(e.efer & 0x500, 0x500);
+	ck_assert_uint_gt(e.s1_frames, 3);
+	ck_assert_uint_eq(le64(boot_mem_host(&w.m, e.gdt + BOOT_SEL_CODE64, 8)), e.cs_desc);
+	ck_assert_uint_eq(le64(boot_mem_host(&w.m, e.gdt + BOOT_SEL_DATA, 8)), e.ds_desc);
+	ck_assert_uint_eq(le64(boot_mem_host(&w.m, e.gdt, 8)), 0);
+	{
+		/* the identity map, walked as the CPU walks it: through stage 2 */
+		static const struct {
+			uint64_t va;
+			unsigned access;
+			int fault;
+			unsigned flags;
+		} probes[] = {
+			{ 0x100010, NPT_X, 0, NPT_R | NPT_W | NPT_X },
+			{ 0x403ff8, NPT_W, 0, NPT_R | NPT_W | NPT_X },
+			{ 16 * MIB - 8, NPT_W, 0, NPT_R | NPT_W | NPT_X }, /* the stack's top */
+			{ 0xf0080000, NPT_R, 0, NPT_R | NPT_X },
+			{ 0xf0080000, NPT_W, NPT_ERR_PERM, 0 }, /* stage 1's own read-only */
+			{ 0x140001000, NPT_W, 0, NPT_R | NPT_W | NPT_X },
+			{ 0x100000000 + GIB - 8, NPT_R, 0, NPT_R | NPT_W | NPT_X },
+			{ 0x2000000, NPT_R, NPT_ERR_NOT_MAPPED, 0 },
+			{ 0x3000000, NPT_R, NPT_ERR_NOT_MAPPED, 0 },
+		};
+		const struct npt_mm mem = { .ctx = &w, .phys_to_virt = world_virt };
+		const struct npt_format *s1 = npt_format_by_name("x86_64");
+		const struct npt_format *s2 = npt_format_by_name("ept");
+		struct npt_2d d;
+
+		for (i = 0; i < NELEM(probes); i++) {
+			memset(&d, 0, sizeof(d));
+			npt_translate_raw(s1, e.cr3, s2, npt_root(w.s2), &mem, probes[i].va,
+					  probes[i].access, &d);
+			ck_assert_msg(d.fault == probes[i].fault, "probe %u: va 0x%llx fault %d (stage %u)",
+				      i, (unsigned long long)probes[i].va, d.fault, d.fault_stage);
+			if (probes[i].fault) {
+				/* the identity map itself refuses: rom read-only, holes absent */
+				ck_assert_uint_eq(d.fault_stage, 1);
+				continue;
+			}
+			ck_assert_uint_eq(d.gpa, probes[i].va);
+			ck_assert_ptr_eq(w.host + d.hpa, boot_mem_host(&w.m, probes[i].va, 1));
+			ck_assert_uint_eq(d.flags & (NPT_R | NPT_W | NPT_X), probes[i].flags);
+		}
+		/* the MMIO window: identity-mapped device memory, which stage 2
+		 * leaves to the VMM (an exit) */
+		memset(&d, 0, sizeof(d));
+		npt_translate_raw(s1, e.cr3, s2, npt_root(w.s2), &mem, 0xfee00000, NPT_W, &d);
+		ck_assert_int_eq(d.fault, NPT_ERR_NOT_MAPPED);
+		ck_assert_uint_eq(d.fault_stage, 2);
+		ck_assert_uint_eq(d.fault_addr, 0xfee00000);
+		/* the map's frames are the area's, past the stack */
+		ck_assert_uint_ge(e.cr3, e.area + 2 * 4096 + BOOT_STACK);
+		ck_assert_uint_lt(e.cr3, e.area + BOOT_AREA);
+	}
+	world_fini(&w);
+}
+END_TEST
+
+START_TEST(t_plan_multiboot)
+{
+	static unsigned char buf[FILE_LEN];
+	static const char layout[] = "ram 0x100000 31M\nram 0 0x9f000\nrom 0xf0000 64K\n"
+				     "hole 0x4000000 1M\nmmio 0xfee00000 4K\n";
+	struct plan_world w;
+	struct boot_image im;
+	struct boot_entry e;
+	char err[BOOT_ERR_LEN] = "";
+	const unsigned char *mbi, *mm;
+	unsigned i;
+
+	world_init(&w, layout, sizeof(layout) - 1);
+	memset(buf, 0, FILE_LEN);
+	mb_header(buf, 0x40, 0x10003, 0x100040, 0x100000, 0, 0x104000, 0x100060);
+	ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+	ck_assert_msg(!boot_load(&w.m, &im, buf, FILE_LEN, err), "%s", err);
+	ck_assert_msg(!boot_entry_build(&w.m, &im, &e, err), "%s", err);
+	ck_assert_int_eq(e.long_mode, 0);
+	ck_assert_uint_eq(e.rax, 0x2BADB002u);
+	ck_assert_uint_eq(e.rbx, e.mbi);
+	ck_assert_uint_eq(e.rip, 0x100060);
+	ck_assert_uint_eq(e.cr0 & 0x80000001u, 1); /* PE, no paging */
+	ck_assert_uint_eq(e.cs, BOOT_SEL_CODE32);
+	ck_assert_uint_eq(e.cs_desc >> 54 & 1, 1); /* D/B: 32-bit */
+	ck_assert_uint_eq(e.area, 32 * MIB - BOOT_AREA);
+	mbi = boot_mem_host(&w.m, e.mbi, 4096);
+	ck_assert_ptr_nonnull(mbi);
+	ck_assert_uint_eq(le32(mbi), 0x1u | 0x40u | 0x200u);
+	ck_assert_uint_eq(le32(mbi + 4), 0x9f000 / 1024); /* mem_lower: 636 KiB */
+	ck_assert_uint_eq(le32(mbi + 8), 31 * 1024);     /* mem_upper: from 1 MiB on */
+	ck_assert_str_eq((const char *)boot_mem_host(&w.m, le32(mbi + 64), 8), "npt vmm");
+	ck_assert_uint_eq(le32(mbi + 44), 4 * 24);
+	mm = boot_mem_host(&w.m, le32(mbi + 48), 4 * 24);
+	ck_assert_ptr_nonnull(mm);
+	{
+		static const uint64_t want[4][3] = {
+			{ 0, 0x9f000, 1 }, { 0xf0000, 0x10000, 2 }, { 0x100000, 31 * MIB, 1 },
+			{ 0xfee00000, 0x1000, 2 },
+		};
+
+		for (i = 0; i < 4; i++) {
+			ck_assert_uint_eq(le32(mm + 24 * i), 20);
+			ck_assert_uint_eq(le64(mm + 24 * i + 4), want[i][0]);
+			ck_assert_uint_eq(le64(mm + 24 * i + 12), want[i][1]);
+			ck_assert_uint_eq(le32(mm + 24 * i + 20), want[i][2]);
+		}
+	}
+	world_fini(&w);
+
+	/* no room: the kernel's bss covers all the ram below 4 GiB */
+	{
+		static const char tight[] = "ram 0x100000 1M\nram 0x100000000 1G\n";
+
+		world_init(&w, tight, sizeof(tight) - 1);
+		memset(buf, 0, FILE_LEN);
+		mb_header(buf, 0x40, 0x10000, 0x100040, 0x100000, 0, 0x200000, 0x100060);
+		ck_assert_msg(!boot_image_parse(buf, FILE_LEN, &im, err), "%s", err);
+		ck_assert_int_eq(boot_entry_build(&w.m, &im, &e, err), -1);
+		ck_assert_str_eq(err, "no 512 KiB of ram below 4 GiB clear of the kernel for the boot area");
+		world_fini(&w);
+	}
+}
+END_TEST
+
 static Suite *boot_suite(void)
 {
 	Suite *s = suite_create("boot");
@@ -456,6 +715,8 @@ static Suite *boot_suite(void)
 	tcase_add_test(tc, t_multiboot);
 	tcase_add_loop_test(tc, t_multiboot_refused, 0, sizeof(mb_refused) / sizeof(mb_refused[0]));
 	tcase_add_test(tc, t_mboot_guest);
+	tcase_add_test(tc, t_plan_elf64);
+	tcase_add_test(tc, t_plan_multiboot);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "npt.h"
+
 #define BOOT_MAX_RANGES 64
 #define BOOT_MAX_SEGS 16
 #define BOOT_ERR_LEN 160
@@ -90,5 +92,69 @@ int boot_image_parse(const unsigned char *buf, size_t len, struct boot_image *ou
  * inside a segment. 0, or -1 with err. */
 int boot_image_fits(const struct boot_image *im, const struct boot_layout *l,
 		    char err[BOOT_ERR_LEN]);
+
+/* ---- boot_plan.c: guest memory, stage 2, the load and the entry state ---- */
+
+/* Guest memory of a layout: one host block holding its ram and rom ranges
+ * one after the other in layout order; off[i] is range i's offset there
+ * (the output address stage 2 maps it to). */
+struct boot_mem {
+	const struct boot_layout *l;
+	unsigned char *host;
+	uint64_t size;
+	uint64_t off[BOOT_MAX_RANGES];
+};
+
+/* Bytes of host memory a layout's ram and rom ranges need. */
+uint64_t boot_mem_bytes(const struct boot_layout *l);
+/* m over host, which holds boot_mem_bytes(l) bytes. */
+void boot_mem_init(struct boot_mem *m, const struct boot_layout *l, void *host);
+/* The host bytes of [gpa, gpa + len) when it lies in one ram or rom range,
+ * else NULL. */
+unsigned char *boot_mem_host(const struct boot_mem *m, uint64_t gpa, uint64_t len);
+/* Maps every ram range read-write-execute and every rom range
+ * read-execute into s2 at its offset, in leaves no larger than the range's
+ * leaf cap; mmio windows and holes stay unmapped. 0, or -1 with err. */
+int boot_stage2(const struct boot_mem *m, struct npt_table *s2, char err[BOOT_ERR_LEN]);
+/* Copies each segment's file bytes in and zeroes the rest of it. */
+int boot_load(const struct boot_mem *m, const struct boot_image *im, const unsigned char *file,
+	      size_t len, char err[BOOT_ERR_LEN]);
+
+/* The boot area: BOOT_AREA bytes of ram below 4 GiB that no segment
+ * touches, the highest such window aligned to its size. Its pages: the
+ * GDT, the multiboot information (with its memory map), a stack of
+ * BOOT_STACK bytes, then the frames of the long-mode identity map. */
+#define BOOT_AREA (512u * 1024u)
+#define BOOT_STACK (16u * 1024u)
+#define BOOT_SEL_CODE64 0x08u
+#define BOOT_SEL_DATA 0x10u
+#define BOOT_SEL_CODE32 0x18u
+#define BOOT_MB_EAX 0x2BADB002u /* Multiboot Specification 0.6.96 §3.2 */
+
+/* The vCPU state a guest starts in (the VMM writes it with KVM_SET_SREGS
+ * and KVM_SET_REGS). Segment registers hold the GDT's descriptors, whose
+ * words the VMM unpacks into KVM's segment form. */
+struct boot_entry {
+	int long_mode;
+	uint64_t rip, rsp, rax, rbx, rflags;
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t gdt, area;         /* guest-physical: GDT (the area's first page), the area */
+	uint16_t gdt_limit;
+	uint16_t cs, ds;            /* selectors; ds also for es, fs, gs, ss */
+	uint64_t cs_desc, ds_desc;  /* their descriptors as the GDT holds them */
+	uint64_t mbi;               /* multiboot: the information structure, else 0 */
+	unsigned s1_frames;         /* long mode: frames of the identity map */
+};
+
+/* The area, its contents and the entry state for im loaded by the layout
+ * of m (boot_load first: the area is written after it). Long mode (ELF64):
+ * an identity map of every ram (RWX), rom (RX) and mmio range (RW, device
+ * memory) in 4 KiB and 2 MiB leaves, built by npt in the x86_64 format,
+ * CR0.PG|WP|NE|PE, CR4.PAE|OSFXSR|OSXMMEXCPT, EFER.LME|LMA|NXE, a 64-bit
+ * code segment, rsp the top of the stack, rdi 0. Multiboot: 32-bit flat
+ * segments, paging off, eax BOOT_MB_EAX, ebx the information (memory map
+ * from the layout, mem_lower / mem_upper). 0, or -1 with err. */
+int boot_entry_build(const struct boot_mem *m, const struct boot_image *im, struct boot_entry *e,
+		     char err[BOOT_ERR_LEN]);
 
 #endif

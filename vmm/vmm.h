@@ -8,8 +8,10 @@
  *   stage1.c    the guest's own page tables, built by npt in guest RAM
  *   check.c     probes and every cross-check against the two tables
  *   scenarios.c the seven scenarios (and two self-tests)
- *   boot_layout.c, boot_image.c  what `vmm boot` reads: the layout file and
- *               the kernel image (boot.h; no KVM in them)
+ *   boot_layout.c, boot_image.c, boot_plan.c  what `vmm boot` does before
+ *               the vCPU runs: the layout file, the kernel image, guest
+ *               memory, stage 2, the load and the entry state (boot.h; no
+ *               KVM in them)
  *
  * Address spaces. Guest RAM is one host mmap of `mem` bytes. The stage-2
  * table maps guest-physical addresses (GPA) to *offsets* in that mmap, so its
