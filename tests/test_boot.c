@@ -13,8 +13,9 @@
  *    offset 0, load to end of file, bss), one with them and ELF32 program
  *    headers instead; and the refusals of the header's checks.
  *  - t_mboot_guest: guest/x86/mboot.bin, the image QEMU itself boots in
- *    test_qemu_x86, parses as that test's QEMU loads it (where the build
- *    tree is named by $NPT_BUILDDIR).
+ *    test_qemu_x86, parses as that test's QEMU loads it; hello64.elf, the
+ *    long-mode hello-world guest, as the ELF64 it is (where the build tree
+ *    is named by $NPT_BUILDDIR).
  *  - t_plan_elf64: guest memory for a layout of every kind, stage 2 built
  *    from it (each range as npt_query tells), the segments loaded (file
  *    bytes, then zeroes), and the long-mode entry: the boot area clear of
@@ -452,6 +453,19 @@ START_TEST(t_mboot_guest)
 	ck_assert_uint_eq(im.seg[0].filesz, len);
 	ck_assert_uint_eq(im.entry, 0x100020);
 	ck_assert_msg(!boot_layout_parse(layout_text, sizeof(layout_text) - 1, LIMIT, &l, err), "%s", err);
+	ck_assert_msg(!boot_image_fits(&im, &l, err), "%s", err);
+
+	/* guest/x86/hello64.S: an ELF64 executable at 1 MiB (hello64.ld) */
+	snprintf(path, sizeof(path), "%s/guest/x86/hello64.elf", dir);
+	fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "%s", path);
+	len = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	ck_assert_msg(!boot_image_parse(buf, len, &im, err), "%s", err);
+	ck_assert_int_eq(im.format, BOOT_ELF64);
+	ck_assert_uint_eq(im.entry, 0x100000);
+	ck_assert_uint_eq(im.nseg, 1);
+	ck_assert_uint_eq(im.seg[0].paddr, 0x100000);
 	ck_assert_msg(!boot_image_fits(&im, &l, err), "%s", err);
 }
 END_TEST

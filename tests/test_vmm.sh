@@ -1,8 +1,8 @@
 #!/bin/bash
 # The KVM VMM end to end: every scenario, several seeds of `random`, every
-# stage-2 format npt has, the command-line errors, and the self-tests that
-# must fail (a hanging guest, a triple-faulting guest). Skipped (77) where
-# /dev/kvm cannot be used.
+# stage-2 format npt has, the command-line errors, the self-tests that must
+# fail (a hanging guest, a triple-faulting guest), and `vmm boot` of the
+# hello-world guests. Skipped (77) where /dev/kvm cannot be used.
 #
 #   tests/test_vmm.sh [BUILDDIR]
 set -uo pipefail
@@ -108,9 +108,31 @@ expect 1 "$vmm" run triple
 expect_text "triple-faulted"
 expect_text "last probe: crash"
 
+# 6. vmm boot: the hello-world guests (multiboot in 32-bit protected mode,
+# ELF64 in long mode on npt's identity map), a layout with every kind of
+# range, each x86 stage-2 format, and a layout refused with its line.
+guests=$builddir/guest/x86
+expect 1 "$vmm" boot "$guests/hello.bin"
+expect_text "Hello from a multiboot guest on npt's stage 2: 63 MiB above 1 MiB"
+layout=$(mktemp)
+trap 'rm -f "$log" "$layout"' EXIT
+printf 'ram 0 0x9f000\nrom 0xf0000 64K\nram 0x100000 31M leaf=4K\nhole 0x2000000 16M\nmmio 0xfee00000 4K\n' >"$layout"
+for f in ept npt; do
+	expect 1 "$vmm" boot "$guests/hello.bin" --layout "$layout" --format "$f" --trace
+	expect_text "Hello from a multiboot guest on npt's stage 2: 31 MiB above 1 MiB"
+	expect_text "multiboot, boot area"
+done
+expect 1 "$vmm" boot "$guests/hello64.elf" --mem 16M
+expect_text "Hello from a long-mode guest on npt's stage 2, paging through npt's identity map"
+printf 'ram 0 16M\nram 8M 4K\n' >"$layout"
+expect 2 "$vmm" boot "$guests/hello.bin" --layout "$layout"
+expect_text "line 2: overlaps the range of line 1"
+expect 2 "$vmm" boot "$guests/stub.bin"
+expect_text "neither a multiboot image"
+
 echo
 if [ "$failed" -ne 0 ]; then
 	echo "vmm: $failed of $ran checks failed"
 	exit 1
 fi
-echo "vmm: all $ran runs as expected ($nsc scenarios, random seeds 1-4, hostile seeds 1-4, formats:$formats, bad input, self-tests)"
+echo "vmm: all $ran runs as expected ($nsc scenarios, random seeds 1-4, hostile seeds 1-4, formats:$formats, bad input, self-tests, vmm boot)"

@@ -335,7 +335,7 @@ uint64_t layout_sys_end(uint64_t mem)
 	return align_up(GPA_S1POOL + layout_s1pool_frames(mem) * PAGE_SIZE, 2 * MIB);
 }
 
-static uint64_t s2pool_frames(uint64_t gpa_end)
+uint64_t s2pool_frames(uint64_t gpa_end)
 {
 	/* Worst case 4 KiB leaves over the whole probed range, plus splits and
 	 * the multi-frame roots of some formats. */
@@ -368,11 +368,43 @@ static int die(struct vm *vm, const char *what)
 	return -1;
 }
 
-int vm_create(struct vm *vm, const struct options *o, const char *scenario)
+int vm_vcpu_create(struct vm *vm, int kvm)
 {
 	struct kvm_cpuid2 *cpuid;
-	uint64_t s2frames;
 	int err, mmap_size;
+
+	vm->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu < 0)
+		return die(vm, "KVM_CREATE_VCPU");
+	mmap_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run))
+		return die(vm, "KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = (size_t)mmap_size;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		return die(vm, "mmap kvm_run");
+	}
+	wd_run = vm->run;
+	if (wd_fired)
+		vm->run->immediate_exit = 1;
+
+	/* The guest sees what KVM supports, no more: that is also what
+	 * decides whether stage 1 may use 1 GiB leaves (s1_huge_opts). */
+	cpuid = supported_cpuid(kvm);
+	if (!cpuid)
+		return die(vm, "KVM_GET_SUPPORTED_CPUID");
+	err = ioctl(vm->vcpu, KVM_SET_CPUID2, cpuid);
+	free(cpuid);
+	if (err < 0)
+		return die(vm, "KVM_SET_CPUID2");
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct options *o, const char *scenario)
+{
+	uint64_t s2frames;
+	int err;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->fd = vm->vcpu = -1;
@@ -433,31 +465,8 @@ int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 	if (s1_init(vm) < 0 || slots_sync_all(vm) < 0)
 		return -1;
 
-	vm->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu < 0)
-		return die(vm, "KVM_CREATE_VCPU");
-	mmap_size = ioctl(o->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (mmap_size < (int)sizeof(struct kvm_run))
-		return die(vm, "KVM_GET_VCPU_MMAP_SIZE");
-	vm->run_size = (size_t)mmap_size;
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu, 0);
-	if (vm->run == MAP_FAILED) {
-		vm->run = NULL;
-		return die(vm, "mmap kvm_run");
-	}
-	wd_run = vm->run;
-	if (wd_fired)
-		vm->run->immediate_exit = 1;
-
-	/* The guest sees what KVM supports, no more: that is also what
-	 * decides whether stage 1 may use 1 GiB leaves (s1_huge_opts). */
-	cpuid = supported_cpuid(o->kvm);
-	if (!cpuid)
-		return die(vm, "KVM_GET_SUPPORTED_CPUID");
-	err = ioctl(vm->vcpu, KVM_SET_CPUID2, cpuid);
-	free(cpuid);
-	if (err < 0)
-		return die(vm, "KVM_SET_CPUID2");
+	if (vm_vcpu_create(vm, o->kvm) < 0)
+		return -1;
 	if (set_registers(vm) < 0)
 		return die(vm, "KVM_SET_SREGS/KVM_SET_REGS");
 	return boot(vm);

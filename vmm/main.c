@@ -4,6 +4,8 @@
  *   vmm list
  *   vmm run [NAME...] [--seed N] [--mem SIZE] [--format F] [--stats]
  *           [--timeout SEC] [--stub FILE] [-v]
+ *   vmm boot KERNEL [--mem SIZE] [--layout FILE] [--format F] [--trace]
+ *            [--timeout SEC]                              (boot_run.c)
  *
  * Everything the command line can get wrong is refused before /dev/kvm is
  * opened. Exit status: 0 every scenario ran with no mismatch; 1 a mismatch
@@ -38,11 +40,17 @@ static void usage(FILE *f)
 		"  --format F stage-2 format (default: the host's, ept on Intel, npt on AMD)\n"
 		"  --stats    time to the guest's first instruction, demand's exit round trip\n"
 		"  --timeout  per-scenario time limit in seconds (default %d)\n"
-		"  --stub     the guest image (default: next to this program, %s)\n",
+		"  --stub     the guest image (default: next to this program, %s)\n"
+		"       vmm boot KERNEL [--mem SIZE] [--layout FILE] [--format F] [--trace]\n"
+		"               [--timeout SEC]\n"
+		"  KERNEL     a multiboot v1 image or an ELF64 x86-64 executable (npt-vmm(1))\n"
+		"  --layout   guest-physical memory, one range a line (default: ram 0 SIZE)\n"
+		"  --trace    every stage-2 exit with npt_query's answer, on stderr\n"
+		"  --timeout  seconds before a guest that has not exited is stopped (default 30)\n",
 		TIMEOUT_DEFAULT_S, STUB_NAME);
 }
 
-static void list_stage2(FILE *f)
+void list_stage2(FILE *f)
 {
 	const char *const *names = npt_format_names();
 	struct npt_format_info info;
@@ -52,7 +60,7 @@ static void list_stage2(FILE *f)
 			fprintf(f, " %s", names[i]);
 }
 
-static int parse_size(const char *s, uint64_t *out)
+int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -78,7 +86,7 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /* The host's own stage-2 flavour: EPT on Intel, NPT on AMD (and Hygon). */
-static const char *host_format(char vendor[13])
+const char *host_format(char vendor[13])
 {
 	unsigned a, b, c, d;
 
@@ -95,7 +103,7 @@ static const char *host_format(char vendor[13])
 	return NULL;
 }
 
-static uint8_t *load_file(const char *path, size_t *size)
+uint8_t *load_file(const char *path, size_t *size)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *buf = NULL;
@@ -467,6 +475,8 @@ int main(int argc, char **argv)
 		return cmd_list();
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "boot"))
+		return cmd_boot(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return 0;

@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/kvm.h>
 
@@ -116,6 +117,15 @@ struct options {
 	int kvm;                /* /dev/kvm */
 	double t_main;          /* when `vmm run` started (for --stats) */
 };
+
+/* main.c, for the commands in other files */
+const char *host_format(char vendor[13]); /* "ept", "npt" or NULL */
+void list_stage2(FILE *f);
+int parse_size(const char *s, uint64_t *out);
+uint8_t *load_file(const char *path, size_t *size);
+
+/* boot_run.c */
+int cmd_boot(int argc, char **argv);
 
 /* Layout from --mem (main.c validates with it before anything starts). */
 uint64_t layout_s1pool_frames(uint64_t mem);
@@ -232,6 +242,8 @@ struct vm {
 /* kvm.c */
 int kvm_open(int *fd);                 /* 0, or 77 after printing why */
 int vm_create(struct vm *vm, const struct options *o, const char *scenario);
+int vm_vcpu_create(struct vm *vm, int kvm); /* vcpu, kvm_run (watched), CPUID: 0 or -1 */
+uint64_t s2pool_frames(uint64_t gpa_end);   /* stage-2 frames for [0, gpa_end) */
 void vm_destroy(struct vm *vm);
 int kvm_cpu_info(int kvm, int *has_1g, unsigned *maxphyaddr);
 int stub_parse(const uint8_t *img, size_t size, struct stub *s);
