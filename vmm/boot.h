@@ -47,6 +47,9 @@
 #define BOOT_MAX_SEGS 16
 #define BOOT_ERR_LEN 160
 
+/* err = the formatted message; returns -1 (boot_layout.c). */
+int boot_errf(char err[BOOT_ERR_LEN], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 enum boot_kind { BOOT_RAM = 1, BOOT_ROM, BOOT_MMIO, BOOT_HOLE };
 
 struct boot_range {

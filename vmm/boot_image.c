@@ -3,7 +3,6 @@
  * an ELF64 x86-64 executable, read field by field in little-endian order,
  * every offset and size checked against the file before it is used.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,16 +20,6 @@
 #define ELF_ET_EXEC 2u
 #define ELF_EM_386 3u
 #define ELF_EM_X86_64 62u
-
-static int image_fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, BOOT_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint32_t le32(const unsigned char *p)
 {
@@ -54,25 +43,25 @@ static int add_seg(struct boot_image *im, uint64_t paddr, uint64_t filesz, uint6
 	unsigned i, k;
 
 	if (filesz > memsz)
-		return image_fail(err, "segment at 0x%llx: file size 0x%llx above its memory size 0x%llx",
+		return boot_errf(err, "segment at 0x%llx: file size 0x%llx above its memory size 0x%llx",
 			    (unsigned long long)paddr, (unsigned long long)filesz,
 			    (unsigned long long)memsz);
 	if (offset > len || filesz > len - offset)
-		return image_fail(err, "segment at 0x%llx: file bytes 0x%llx+0x%llx past the end of the file (0x%zx)",
+		return boot_errf(err, "segment at 0x%llx: file bytes 0x%llx+0x%llx past the end of the file (0x%zx)",
 			    (unsigned long long)paddr, (unsigned long long)offset,
 			    (unsigned long long)filesz, len);
 	if (memsz == 0)
 		return 0;
 	if (paddr + memsz < paddr)
-		return image_fail(err, "segment at 0x%llx: size 0x%llx wraps", (unsigned long long)paddr,
+		return boot_errf(err, "segment at 0x%llx: size 0x%llx wraps", (unsigned long long)paddr,
 			    (unsigned long long)memsz);
 	if (im->nseg == BOOT_MAX_SEGS)
-		return image_fail(err, "more than %u loadable segments", BOOT_MAX_SEGS);
+		return boot_errf(err, "more than %u loadable segments", BOOT_MAX_SEGS);
 	for (i = 0; i < im->nseg && im->seg[i].paddr < paddr; i++)
 		;
 	if ((i > 0 && im->seg[i - 1].paddr + im->seg[i - 1].memsz > paddr) ||
 	    (i < im->nseg && paddr + memsz > im->seg[i].paddr))
-		return image_fail(err, "segment at 0x%llx overlaps another", (unsigned long long)paddr);
+		return boot_errf(err, "segment at 0x%llx overlaps another", (unsigned long long)paddr);
 	for (k = im->nseg; k > i; k--)
 		im->seg[k] = im->seg[k - 1];
 	im->seg[i] = (struct boot_seg){ paddr, filesz, memsz, offset };
@@ -92,21 +81,21 @@ static int elf_load(const unsigned char *buf, size_t len, struct boot_image *im,
 	unsigned phnum, i;
 
 	if (len < ehsize)
-		return image_fail(err, "ELF header cut short (%zu bytes)", len);
+		return boot_errf(err, "ELF header cut short (%zu bytes)", len);
 	if (buf[5] != 1 || buf[6] != 1)
-		return image_fail(err, "ELF: not little-endian version 1");
+		return boot_errf(err, "ELF: not little-endian version 1");
 	if (le16(buf + 16) != ELF_ET_EXEC)
-		return image_fail(err, "ELF: e_type %u is not ET_EXEC", le16(buf + 16));
+		return boot_errf(err, "ELF: e_type %u is not ET_EXEC", le16(buf + 16));
 	if (le16(buf + 18) != (is64 ? ELF_EM_X86_64 : ELF_EM_386))
-		return image_fail(err, "ELF: e_machine %u is not %s", le16(buf + 18),
+		return boot_errf(err, "ELF: e_machine %u is not %s", le16(buf + 18),
 			    is64 ? "EM_X86_64" : "EM_386");
 	entry = is64 ? le64(buf + 24) : le32(buf + 24);
 	phoff = is64 ? le64(buf + 32) : le32(buf + 28);
 	phnum = le16(buf + (is64 ? 56 : 44));
 	if (le16(buf + (is64 ? 54 : 42)) != phsize)
-		return image_fail(err, "ELF: e_phentsize %u is not %zu", le16(buf + (is64 ? 54 : 42)), phsize);
+		return boot_errf(err, "ELF: e_phentsize %u is not %zu", le16(buf + (is64 ? 54 : 42)), phsize);
 	if (phoff > len || (uint64_t)phnum * phsize > len - phoff)
-		return image_fail(err, "ELF: program headers past the end of the file");
+		return boot_errf(err, "ELF: program headers past the end of the file");
 	im->entry = UINT64_MAX;
 	for (i = 0; i < phnum; i++) {
 		const unsigned char *ph = buf + phoff + (uint64_t)i * phsize;
@@ -120,7 +109,7 @@ static int elf_load(const unsigned char *buf, size_t len, struct boot_image *im,
 		filesz = is64 ? le64(ph + 32) : le32(ph + 16);
 		memsz = is64 ? le64(ph + 40) : le32(ph + 20);
 		if (identity && vaddr != paddr)
-			return image_fail(err, "ELF: segment %u has vaddr 0x%llx and paddr 0x%llx; the "
+			return boot_errf(err, "ELF: segment %u has vaddr 0x%llx and paddr 0x%llx; the "
 				    "long-mode entry runs on an identity map", i,
 				    (unsigned long long)vaddr, (unsigned long long)paddr);
 		if (add_seg(im, paddr, filesz, memsz, off, len, err))
@@ -129,9 +118,9 @@ static int elf_load(const unsigned char *buf, size_t len, struct boot_image *im,
 			im->entry = entry - vaddr + paddr;
 	}
 	if (!im->nseg)
-		return image_fail(err, "ELF: no loadable segment");
+		return boot_errf(err, "ELF: no loadable segment");
 	if (im->entry == UINT64_MAX)
-		return image_fail(err, "ELF: entry 0x%llx is in no loadable segment", (unsigned long long)entry);
+		return boot_errf(err, "ELF: entry 0x%llx is in no loadable segment", (unsigned long long)entry);
 	return 0;
 }
 
@@ -147,48 +136,48 @@ static int multiboot_load(const unsigned char *buf, size_t len, size_t at, struc
 	im->format = BOOT_MULTIBOOT;
 	im->mb_flags = flags;
 	if ((flags & 0xffffu) & ~MB_KNOWN_REQ)
-		return image_fail(err, "multiboot: required feature bits 0x%x this loader does not provide "
+		return boot_errf(err, "multiboot: required feature bits 0x%x this loader does not provide "
 			    "(video mode?)", (flags & 0xffffu) & ~MB_KNOWN_REQ);
 	if (!(flags & MB_ADDRS)) {
 		if (len < 5 || memcmp(buf, "\177ELF", 4) || (buf[4] != 1 && buf[4] != 2))
-			return image_fail(err, "multiboot: flags bit 16 clear and no ELF headers");
+			return boot_errf(err, "multiboot: flags bit 16 clear and no ELF headers");
 		if (elf_load(buf, len, im, 0, err))
 			return -1;
 		if (im->entry >> 32)
-			return image_fail(err, "multiboot: entry 0x%llx above 4 GiB",
+			return boot_errf(err, "multiboot: entry 0x%llx above 4 GiB",
 				    (unsigned long long)im->entry);
 		return 0;
 	}
 	if (len - at < 32)
-		return image_fail(err, "multiboot: header address fields cut short");
+		return boot_errf(err, "multiboot: header address fields cut short");
 	header_addr = le32(buf + at + 12);
 	load_addr = le32(buf + at + 16);
 	load_end = le32(buf + at + 20);
 	bss_end = le32(buf + at + 24);
 	entry = le32(buf + at + 28);
 	if (load_addr > header_addr || header_addr - load_addr > at)
-		return image_fail(err, "multiboot: load_addr 0x%x puts the file start before byte 0 "
+		return boot_errf(err, "multiboot: load_addr 0x%x puts the file start before byte 0 "
 			    "(header_addr 0x%x, header at offset 0x%zx)", load_addr, header_addr, at);
 	offset = at - (header_addr - load_addr);
 	if (load_end == 0) {
 		filesz = len - offset;
 	} else {
 		if (load_end <= load_addr)
-			return image_fail(err, "multiboot: load_end_addr 0x%x not above load_addr 0x%x",
+			return boot_errf(err, "multiboot: load_end_addr 0x%x not above load_addr 0x%x",
 				    load_end, load_addr);
 		filesz = (uint64_t)load_end - load_addr;
 		if (filesz > len - offset)
-			return image_fail(err, "multiboot: load_end_addr 0x%x past the end of the file", load_end);
+			return boot_errf(err, "multiboot: load_end_addr 0x%x past the end of the file", load_end);
 	}
 	memsz = filesz;
 	if (bss_end) {
 		if (bss_end < load_addr + filesz)
-			return image_fail(err, "multiboot: bss_end_addr 0x%x below the end of the load 0x%llx",
+			return boot_errf(err, "multiboot: bss_end_addr 0x%x below the end of the load 0x%llx",
 				    bss_end, (unsigned long long)(load_addr + filesz));
 		memsz = (uint64_t)bss_end - load_addr;
 	}
 	if (entry < load_addr || entry - load_addr >= memsz)
-		return image_fail(err, "multiboot: entry_addr 0x%x outside the image 0x%x+0x%llx", entry,
+		return boot_errf(err, "multiboot: entry_addr 0x%x outside the image 0x%x+0x%llx", entry,
 			    load_addr, (unsigned long long)memsz);
 	if (add_seg(im, load_addr, filesz, memsz, offset, len, err))
 		return -1;
@@ -209,9 +198,9 @@ int boot_image_parse(const unsigned char *buf, size_t len, struct boot_image *ou
 			return multiboot_load(buf, len, at, out, err);
 	}
 	if (len < 5 || memcmp(buf, "\177ELF", 4))
-		return image_fail(err, "neither a multiboot image (no header in the first 8 KiB) nor ELF");
+		return boot_errf(err, "neither a multiboot image (no header in the first 8 KiB) nor ELF");
 	if (buf[4] != 2)
-		return image_fail(err, "ELF32 without a multiboot header: vmm boot enters 32-bit code "
+		return boot_errf(err, "ELF32 without a multiboot header: vmm boot enters 32-bit code "
 			    "only through multiboot");
 	out->format = BOOT_ELF64;
 	return elf_load(buf, len, out, 1, err);
@@ -230,7 +219,7 @@ int boot_image_fits(const struct boot_image *im, const struct boot_layout *l,
 			const struct boot_range *r = boot_layout_find(l, a);
 
 			if (!r || (r->kind != BOOT_RAM && r->kind != BOOT_ROM))
-				return image_fail(err, "segment 0x%llx+0x%llx: 0x%llx is not ram or rom in the layout",
+				return boot_errf(err, "segment 0x%llx+0x%llx: 0x%llx is not ram or rom in the layout",
 					    (unsigned long long)s->paddr, (unsigned long long)s->memsz,
 					    (unsigned long long)a);
 			a = r->base + r->size;
@@ -239,5 +228,5 @@ int boot_image_fits(const struct boot_image *im, const struct boot_layout *l,
 	for (i = 0; i < im->nseg; i++)
 		if (im->entry >= im->seg[i].paddr && im->entry - im->seg[i].paddr < im->seg[i].memsz)
 			return 0;
-	return image_fail(err, "entry 0x%llx is in no segment", (unsigned long long)im->entry);
+	return boot_errf(err, "entry 0x%llx is in no segment", (unsigned long long)im->entry);
 }

@@ -10,6 +10,16 @@
 
 #define KIB 1024ull
 
+int boot_errf(char err[BOOT_ERR_LEN], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, BOOT_ERR_LEN, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 static int layout_fail(char *err, unsigned line, const char *fmt, ...)
 {
 	va_list ap;

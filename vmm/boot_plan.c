@@ -4,7 +4,6 @@
  * in, and the boot area with the state the guest starts in. Plain C over
  * host memory and npt: no KVM here.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,16 +49,6 @@
 #define AREA_MBI PAGE
 #define AREA_STACK (2 * PAGE)
 #define AREA_TABLES (AREA_STACK + BOOT_STACK)
-
-static int plan_fail(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, BOOT_ERR_LEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int backed(const struct boot_range *r)
 {
@@ -134,7 +123,7 @@ int boot_stage2(const struct boot_mem *m, struct npt_table *s2, char err[BOOT_ER
 			continue;
 		e = npt_map_region(s2, r->base, m->off[i], r->size, flags, opts);
 		if (e)
-			return plan_fail(err, "line %u: stage 2 refuses 0x%llx+0x%llx: %s", r->line,
+			return boot_errf(err, "line %u: stage 2 refuses 0x%llx+0x%llx: %s", r->line,
 					 (unsigned long long)r->base, (unsigned long long)r->size,
 					 npt_strerror(e));
 	}
@@ -151,7 +140,7 @@ int boot_load(const struct boot_mem *m, const struct boot_image *im, const unsig
 		uint64_t a = s->paddr, end = s->paddr + s->memsz;
 
 		if (s->offset > len || s->filesz > len - s->offset)
-			return plan_fail(err, "segment 0x%llx: past the end of the file",
+			return boot_errf(err, "segment 0x%llx: past the end of the file",
 					 (unsigned long long)s->paddr);
 		/* piece by piece: a segment may span adjacent ranges */
 		while (a < end) {
@@ -160,7 +149,7 @@ int boot_load(const struct boot_mem *m, const struct boot_image *im, const unsig
 			unsigned char *h;
 
 			if (!r || !backed(r))
-				return plan_fail(err, "segment 0x%llx+0x%llx: 0x%llx is not ram or rom",
+				return boot_errf(err, "segment 0x%llx+0x%llx: 0x%llx is not ram or rom",
 						 (unsigned long long)s->paddr,
 						 (unsigned long long)s->memsz, (unsigned long long)a);
 			n = r->base + r->size - a < end - a ? r->base + r->size - a : end - a;
@@ -268,7 +257,7 @@ static int identity_map(const struct boot_mem *m, uint64_t area, unsigned char *
 
 	t = npt_init(store, sizeof(store), f, &mm, &e2);
 	if (!t)
-		return plan_fail(err, "the identity map: npt_init: %s", npt_strerror(e2));
+		return boot_errf(err, "the identity map: npt_init: %s", npt_strerror(e2));
 	for (i = 0; i < m->l->n; i++) {
 		const struct boot_range *r = &m->l->r[i];
 		unsigned flags = r->kind == BOOT_RAM   ? NPT_R | NPT_W | NPT_X
@@ -280,7 +269,7 @@ static int identity_map(const struct boot_mem *m, uint64_t area, unsigned char *
 		e2 = npt_map_region(t, r->base, r->base, r->size, flags, NPT_MAP_2M);
 		if (e2) {
 			npt_abandon(t);
-			return plan_fail(err, "line %u: the identity map of 0x%llx+0x%llx: %s%s",
+			return boot_errf(err, "line %u: the identity map of 0x%llx+0x%llx: %s%s",
 					 r->line, (unsigned long long)r->base,
 					 (unsigned long long)r->size, npt_strerror(e2),
 					 e2 == NPT_ERR_NOMEM ? " (more than the boot area holds)" : "");
@@ -359,7 +348,7 @@ int boot_entry_build(const struct boot_mem *m, const struct boot_image *im, stru
 
 	memset(e, 0, sizeof(*e));
 	if (find_area(m, im, &area))
-		return plan_fail(err, "no %u KiB of ram below 4 GiB clear of the kernel for the boot area",
+		return boot_errf(err, "no %u KiB of ram below 4 GiB clear of the kernel for the boot area",
 				 BOOT_AREA / 1024);
 	h = boot_mem_host(m, area, BOOT_AREA);
 	memset(h, 0, BOOT_AREA);
