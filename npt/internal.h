@@ -68,6 +68,11 @@ struct npt_table {
 	 * flags -> bits), so a run of calls with the same flags encodes once */
 	uint64_t enc_bits;
 	uint64_t enc_key; /* npt_enc_key(level, flags) of enc_bits, 0: none yet */
+	/* the frame word of the leaf table used last (npt_leaf_word), while
+	 * the table holds that frame: the single-page calls in one leaf table
+	 * make no call for it */
+	uint64_t word_pa;
+	uint32_t *word;
 	/* Format facts npt_query's common case needs, worked out once by
 	 * npt_new (query.c): no trip through fmt on every call. */
 	struct npt_qfacts {

@@ -100,9 +100,15 @@ struct npt_counts {
 	unsigned present, good;
 };
 void npt_leaf_recount(const struct npt_format *f, const uint64_t *tbl, struct npt_counts *n);
-static inline uint32_t *npt_leaf_word(const struct npt_table *t, uint64_t table_pa)
+static inline uint32_t *npt_leaf_word(struct npt_table *t, uint64_t table_pa)
 {
-	return t->mm.frame_word ? t->mm.frame_word(t->mm.ctx, table_pa) : NULL;
+	if (t->word && t->word_pa == table_pa)
+		return t->word;
+	if (!t->mm.frame_word)
+		return NULL;
+	t->word_pa = table_pa;
+	t->word = t->mm.frame_word(t->mm.ctx, table_pa);
+	return t->word;
 }
 static inline void npt_counts_put(uint32_t *word, const struct npt_counts *n)
 {

@@ -103,8 +103,16 @@ int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
 
 /* The last frames npt_frame_alloc gave, undone in reverse order: back where
  * they came from, the cache exactly as it was. */
+/* A frame leaves the table: its frame word is no longer npt's to use. */
+static void forget_word(struct npt_table *t, uint64_t pa)
+{
+	if (t->word_pa == pa)
+		t->word = NULL;
+}
+
 void npt_frame_unalloc(struct npt_table *t, uint64_t pa)
 {
+	forget_word(t, pa);
 	t->frames--;
 	if (t->cache) {
 		NPT_CHECK(t, t->cache->n < t->cache->cap && t->cache->pa[t->cache->n] == pa);
@@ -164,6 +172,7 @@ int npt_set_frame_cache(struct npt_table *t, struct npt_frame_cache *c)
  * reused. */
 void npt_frame_free(struct npt_table *t, uint64_t pa)
 {
+	forget_word(t, pa);
 	t->frames--;
 	if (t->free_hook && !t->tearing_down)
 		t->free_hook(t->free_arg, pa);

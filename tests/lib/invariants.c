@@ -396,6 +396,8 @@ static void table_copy(void *dst, const struct npt_table *t)
 	memset(&d->last_flush, 0, sizeof(d->last_flush));
 	d->enc_bits = 0;
 	d->enc_key = 0;
+	d->word_pa = 0;
+	d->word = NULL;
 }
 
 void inv_snap_take(struct inv_snap *s, struct testmm *mm, struct npt_table *const *tables,
