@@ -6,6 +6,8 @@
  *   pool.c      frame pools: an npt_mm over a range of 4 KiB frames
  *   slots.c     the stage-2 table realised as KVM memory slots, diffed
  *   stage1.c    the guest's own page tables, built by npt in guest RAM
+ *   report.c    what every file reports through: mismatch and failure
+ *               lines, probe and flag names, --stats samples
  *   check.c     probes and every cross-check against the two tables
  *   scenarios.c the seven scenarios (and two self-tests)
  *   boot_layout.c, boot_image.c, boot_plan.c  what `vmm boot` does before
@@ -269,13 +271,15 @@ unsigned s1_huge_opts(const struct vm *vm);
 void s1_take_flush(struct vm *vm, uint64_t *kind, uint64_t *va, uint64_t *pages);
 static inline uint64_t gpa_to_va(uint64_t gpa) { return TEST_VA + gpa; }
 
-/* check.c */
-int probe(struct vm *vm, const struct probe *p, struct probe_out *out);
-int vm_halt(struct vm *vm);
+/* report.c (and samples_add, samples_median above) */
 void mismatch(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail(struct vm *vm, const char *what, int err); /* an npt call failed: -1 */
 const char *probe_name(unsigned cmd);
 void flags_str(unsigned flags, char *buf, size_t len);
+
+/* check.c */
+int probe(struct vm *vm, const struct probe *p, struct probe_out *out);
+int vm_halt(struct vm *vm);
 
 /* scenarios.c */
 struct scenario {
