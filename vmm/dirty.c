@@ -28,14 +28,8 @@
  * At the end every byte of the range in host memory equals the shadow: no
  * write went anywhere else. check.c's cross-checks are on for every probe.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "scenario.h"
 
-#include "vmm.h"
-
-#define RWX (NPT_R | NPT_W | NPT_X)
-#define SZ_2M (2 * MIB)
 #define ROUNDS_LAZY 4
 #define ROUNDS_EAGER 2
 #define WRITES 160      /* writes per round */
@@ -61,13 +55,6 @@ struct dstate {
 	unsigned rounds;
 	uint64_t written, faults, splits, harvested, collapsed, reads, after;
 };
-
-static int pr(struct vm *vm, unsigned cmd, uint64_t va, uint64_t value, struct probe_out *o)
-{
-	struct probe p = { .cmd = cmd, .va = va, .value = value };
-
-	return probe(vm, &p, o);
-}
 
 /* ---- the write-fault hook ------------------------------------------------------ */
 

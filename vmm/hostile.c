@@ -51,19 +51,16 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "vmm.h"
+#include "scenario.h"
 
 #define ROUNDS 16
 #define TRUSTED_PROBES 160
 #define HOSTILE_STEPS 48
 #define PROBE_MS 100        /* a hostile probe that takes longer: the guest hangs */
 #define SPAN (16 * MIB)     /* RAM each round lays out */
-#define SZ_64K (64 * 1024ull)
-#define SZ_2M (2 * MIB)
 #define MAX_EXITS 200000    /* per probe, besides the watchdog */
 #define MAX_TABLES 256
 #define MAX_SEEN 8
-#define RWX (NPT_R | NPT_W | NPT_X)
 
 /* x86-64 paging-structure entry bits (Intel SDM vol. 3 §4.5, tables 4-15
  * to 4-20; AMD APM vol. 2 §5.4): present, R/W, U/S, accessed, dirty, PS

@@ -9,7 +9,10 @@
  *   report.c    what every file reports through: mismatch and failure
  *               lines, probe and flag names, --stats samples
  *   check.c     probes and every cross-check against the two tables
- *   scenarios.c the seven scenarios (and two self-tests)
+ *   scenario.h  what the scenarios share; scenarios.c their registry and
+ *               the two self-tests; sc_identity.c, sc_holes.c, sc_demand.c,
+ *               sc_wp.c, sc_remap.c, sc_stage1.c, sc_random.c, hostile.c,
+ *               dirty.c: one scenario each
  *   boot_layout.c, boot_image.c, boot_plan.c  what `vmm boot` does before
  *               the vCPU runs: the layout file, the kernel image, guest
  *               memory, stage 2, the load and the entry state (boot.h; no
@@ -281,7 +284,7 @@ void flags_str(unsigned flags, char *buf, size_t len);
 int probe(struct vm *vm, const struct probe *p, struct probe_out *out);
 int vm_halt(struct vm *vm);
 
-/* scenarios.c */
+/* scenarios.c (the scenarios themselves: scenario.h) */
 struct scenario {
 	const char *name;
 	const char *summary;
