@@ -27,6 +27,7 @@
 #endif
 #define STUB_NAME "guest/x86/stub.bin"
 #define TIMEOUT_DEFAULT_S 60
+#define RUN_MAX 64 /* scenarios one run names */
 
 static void usage(FILE *f)
 {
@@ -238,14 +239,17 @@ static int run_one(const struct scenario *sc, struct options *o, struct result *
 	return rc;
 }
 
-static int cmd_run(int argc, char **argv)
+/* vmm run's command line, everything it names checked (the scenarios, the
+ * format, the RAM size against it, the stub): 0 with *o filled, or the exit
+ * status. */
+static int run_options(int argc, char **argv, struct options *op,
+		       const struct scenario *chosen[RUN_MAX], size_t *nchosen_out, char vendor[13])
 {
 	struct options o;
-	const struct scenario *chosen[64];
 	size_t nchosen = 0;
 	const char *fmt_name = NULL, *stub_arg = NULL;
-	char vendor[13], stub_path[4200];
-	int seed_given = 0, bad = 0, rc;
+	char stub_path[4200];
+	int seed_given = 0, bad = 0;
 	struct npt_format_info info;
 
 	memset(&o, 0, sizeof(o));
@@ -305,7 +309,7 @@ static int cmd_run(int argc, char **argv)
 			if (!s) {
 				fprintf(stderr, "vmm: unknown scenario '%s' (vmm list shows them)\n", a);
 				bad = 1;
-			} else if (nchosen < sizeof(chosen) / sizeof(chosen[0])) {
+			} else if (nchosen < RUN_MAX) {
 				chosen[nchosen++] = s;
 			}
 		}
@@ -394,6 +398,24 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (!seed_given)
 		o.seed = (uint64_t)time(NULL) % 1000000;
+	*op = o;
+	*nchosen_out = nchosen;
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct options o;
+	const struct scenario *chosen[RUN_MAX];
+	size_t nchosen = 0;
+	const char *fmt_name;
+	char vendor[13];
+	int rc;
+
+	rc = run_options(argc, argv, &o, chosen, &nchosen, vendor);
+	if (rc)
+		return rc;
+	fmt_name = o.s2name;
 
 	/* Now KVM. */
 	rc = kvm_open(&o.kvm);
@@ -419,7 +441,7 @@ static int cmd_run(int argc, char **argv)
 	       has_1g ? " and 1 GiB leaves" : " (no 1 GiB: guest CPUID 0x80000001 EDX[26] clear)");
 	print_header();
 
-	struct result res[64];
+	struct result res[RUN_MAX];
 	struct samples rt = { 0 }, ht = { 0 };
 	unsigned failed = 0;
 	uint64_t mism = 0;
@@ -437,7 +459,7 @@ static int cmd_run(int argc, char **argv)
 		printf("PASS: %zu scenario(s), every probe cross-checked, 0 mismatches\n", nchosen);
 
 	if (o.stats) {
-		double boots[64];
+		double boots[RUN_MAX];
 		size_t nb = 0;
 		for (size_t i = 0; i < nchosen; i++)
 			if (res[i].boot)
