@@ -256,21 +256,6 @@ static void leak_check(struct hstate *h, uint64_t v, const char *what)
 			 "not map", what, (unsigned long long)v, (unsigned long long)off);
 }
 
-/* KVM_RUN once: the exit reason, -1 when the watchdog fired, -2 on an
- * ioctl error (errno kept). */
-static int hrun(struct vm *vm)
-{
-	for (;;) {
-		if (ioctl(vm->vcpu, KVM_RUN, 0) == 0)
-			break;
-		if (errno != EINTR)
-			return -2;
-		if (vm->run->immediate_exit)
-			return -1;
-	}
-	return vm_count_exit(vm);
-}
-
 /* An MMIO exit, from the probe or from whatever the guest runs: stage 2
  * must justify it; reads get poison, writes go nowhere. */
 static int hmmio(struct hstate *h, struct hx *x)
@@ -344,14 +329,14 @@ static int hprobe(struct hstate *h, unsigned cmd, uint64_t va, uint64_t value, s
 			x->dead = 1;
 			break;
 		}
-		r = hrun(vm);
-		if (r == -1) {
+		r = vm_run_raw(vm);
+		if (r == VM_RUN_TIMEOUT) {
 			x->outcome = O_TIMEOUT;
 			x->why = "the watchdog";
 			x->dead = 1;
 			break;
 		}
-		if (r == -2) {
+		if (r == VM_RUN_ERROR) {
 			/* KVM refused to go on with this guest: as dead as a
 			 * shutdown, and nothing the VMM did wrong. */
 			fprintf(stderr, "vmm: %s: KVM_RUN: %s (the guest is given up)\n", h->name,

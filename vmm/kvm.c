@@ -281,25 +281,36 @@ static const char *exit_name(unsigned reason)
 	}
 }
 
+int vm_run_raw(struct vm *vm)
+{
+	for (;;) {
+		if (wd_fired)
+			return VM_RUN_TIMEOUT;
+		if (ioctl(vm->vcpu, KVM_RUN, 0) == 0)
+			break;
+		if (errno != EINTR)
+			return VM_RUN_ERROR;
+		/* the watchdog, or another signal: look again */
+	}
+	vm->t_exit = now_sec();
+	return vm_count_exit(vm);
+}
+
 int vm_run(struct vm *vm)
 {
 	char why[96];
+	int x = vm_run_raw(vm);
 
-	for (;;) {
-		if (wd_fired) {
-			vm_dump(vm, "time limit exceeded: the guest hangs");
-			return -1;
-		}
-		if (ioctl(vm->vcpu, KVM_RUN, 0) == 0)
-			break;
-		if (errno == EINTR)
-			continue; /* the watchdog, or another signal: look again */
+	if (x == VM_RUN_TIMEOUT) {
+		vm_dump(vm, "time limit exceeded: the guest hangs");
+		return -1;
+	}
+	if (x == VM_RUN_ERROR) {
 		snprintf(why, sizeof(why), "KVM_RUN: %s", strerror(errno));
 		vm_dump(vm, why);
 		return -1;
 	}
-	vm->t_exit = now_sec();
-	return vm_count_exit(vm);
+	return x;
 }
 
 /* Any exit that is not the one expected ends the VM with a report. */

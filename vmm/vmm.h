@@ -253,6 +253,11 @@ void vm_destroy(struct vm *vm);
 int kvm_cpu_info(int kvm, int *has_1g, unsigned *maxphyaddr);
 int stub_parse(const uint8_t *img, size_t size, struct stub *s);
 int vm_run(struct vm *vm);             /* one KVM_RUN: the exit reason, or -1 (reported) */
+/* The same, reporting nothing: the exit reason, VM_RUN_TIMEOUT when the
+ * watchdog fired, VM_RUN_ERROR when KVM refused to run (errno says why). */
+int vm_run_raw(struct vm *vm);
+#define VM_RUN_TIMEOUT (-1)
+#define VM_RUN_ERROR (-2)
 int vm_count_exit(struct vm *vm); /* counts the exit by kind; the exit reason */
 int vm_unexpected_exit(struct vm *vm, int reason); /* reports, -1 */
 void vm_dump(struct vm *vm, const char *why);
