@@ -349,20 +349,69 @@ static int boot_fail(const char *what, const char *why)
 	return 1;
 }
 
+/* The VM: guest memory, stage 2 from the layout as memory slots, the
+ * kernel loaded, the vCPU in its entry state *e. 0, or 1 after a report. */
+static int boot_vm(struct vm *vm, int kvm, const struct npt_format *f, const struct boot_layout *l,
+		   const struct boot_image *im, const uint8_t *kernel, size_t klen,
+		   struct boot_entry *e)
+{
+	struct boot_mem m;
+	char err[BOOT_ERR_LEN];
+	int nerr;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = vm->vcpu = -1;
+	vm->scenario = "boot";
+	vm->mem = boot_mem_bytes(l);
+	vm->ram = mmap(NULL, vm->mem, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	for (unsigned i = 0; i < l->n; i++) /* stage 2's frames: enough up to the highest range */
+		if (l->r[i].base + l->r[i].size > vm->gpa_end)
+			vm->gpa_end = l->r[i].base + l->r[i].size;
+	vm->s2host_size = s2pool_frames(vm->gpa_end) * PAGE_SIZE;
+	vm->s2host = mmap(NULL, vm->s2host_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED)
+		vm->ram = NULL;
+	if (vm->s2host == MAP_FAILED)
+		vm->s2host = NULL;
+	if (!vm->ram || !vm->s2host ||
+	    pool_init(&vm->s2pool, vm->s2host, PAGE_SIZE, vm->s2host_size / PAGE_SIZE))
+		return boot_fail("guest memory", "out of memory");
+	vm->s2 = npt_new(f, &vm->s2pool.mm, &nerr);
+	if (!vm->s2)
+		return boot_fail("npt_new (stage 2)", npt_strerror(nerr));
+	npt_format_info(f, &vm->s2info);
+	boot_mem_init(&m, l, vm->ram);
+	if (boot_stage2(&m, vm->s2, err) || boot_load(&m, im, kernel, klen, err) ||
+	    boot_entry_build(&m, im, e, err))
+		return boot_fail("the kernel", err);
+
+	vm->fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		return boot_fail("KVM_CREATE_VM", strerror(errno));
+	if (!boot_layout_find(l, TSS_ADDR) && !boot_layout_find(l, TSS_ADDR + 3 * PAGE_SIZE - 1))
+		ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR);
+	if (slots_sync_all(vm) < 0 || vm_vcpu_create(vm, kvm) < 0)
+		return 1;
+	if (set_entry(vm, e) < 0)
+		return boot_fail("KVM_SET_SREGS/KVM_SET_REGS", strerror(errno));
+	return 0;
+}
+
 int cmd_boot(int argc, char **argv)
 {
 	struct boot_opts o;
 	struct boot_layout l;
 	struct boot_image im;
 	struct boot_entry e;
-	struct boot_mem m;
 	struct npt_format_info info;
 	const struct npt_format *f;
 	struct vm vm;
 	char err[BOOT_ERR_LEN], vendor[13], text[64];
 	uint8_t *kernel, *layout;
 	size_t klen, llen;
-	int kvm = -1, rc, nerr;
+	int kvm = -1, rc;
 
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
@@ -395,40 +444,12 @@ int cmd_boot(int argc, char **argv)
 	if (rc)
 		return rc;
 
-	/* the VM: guest memory, stage 2 from the layout, the kernel in it */
-	memset(&vm, 0, sizeof(vm));
-	vm.fd = vm.vcpu = -1;
-	vm.scenario = "boot";
-	vm.mem = boot_mem_bytes(&l);
-	vm.ram = mmap(NULL, vm.mem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		      -1, 0);
-	for (unsigned i = 0; i < l.n; i++) /* stage 2's frames: enough up to the highest range */
-		if (l.r[i].base + l.r[i].size > vm.gpa_end)
-			vm.gpa_end = l.r[i].base + l.r[i].size;
-	vm.s2host_size = s2pool_frames(vm.gpa_end) * PAGE_SIZE;
-	vm.s2host = mmap(NULL, vm.s2host_size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (vm.ram == MAP_FAILED || vm.s2host == MAP_FAILED ||
-	    pool_init(&vm.s2pool, vm.s2host, PAGE_SIZE, vm.s2host_size / PAGE_SIZE))
-		return boot_fail("guest memory", "out of memory");
-	vm.s2 = npt_new(f, &vm.s2pool.mm, &nerr);
-	if (!vm.s2)
-		return boot_fail("npt_new (stage 2)", npt_strerror(nerr));
-	npt_format_info(f, &vm.s2info);
-	boot_mem_init(&m, &l, vm.ram);
-	if (boot_stage2(&m, vm.s2, err) || boot_load(&m, &im, kernel, klen, err) ||
-	    boot_entry_build(&m, &im, &e, err))
-		return boot_fail(o.kernel, err);
-
-	vm.fd = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm.fd < 0)
-		return boot_fail("KVM_CREATE_VM", strerror(errno));
-	if (!boot_layout_find(&l, TSS_ADDR) && !boot_layout_find(&l, TSS_ADDR + 3 * PAGE_SIZE - 1))
-		ioctl(vm.fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR);
-	if (slots_sync_all(&vm) < 0 || vm_vcpu_create(&vm, kvm) < 0)
-		return 1;
-	if (set_entry(&vm, &e) < 0)
-		return boot_fail("KVM_SET_SREGS/KVM_SET_REGS", strerror(errno));
+	rc = boot_vm(&vm, kvm, f, &l, &im, kernel, klen, &e);
+	if (rc) {
+		vm_destroy(&vm);
+		close(kvm);
+		return rc;
+	}
 	if (o.trace)
 		fprintf(stderr, "vmm boot: %s entry %#llx, %s, boot area %#llx, stage 2 %s, "
 			"%llu MiB of guest memory\n", o.kernel, (unsigned long long)e.rip,

@@ -239,6 +239,44 @@ static int run_one(const struct scenario *sc, struct options *o, struct result *
 	return rc;
 }
 
+/* --mem against the stub's needs, the limit and the format's widths: 0, or
+ * 2 after saying why. */
+static int check_mem(uint64_t mem, const struct npt_format_info *info, const char *fmt_name)
+{
+	uint64_t sys = layout_sys_end(mem < MEM_MAX ? mem : MEM_MAX);
+
+	if (mem % PAGE_SIZE) {
+		fprintf(stderr, "vmm: --mem %llu: not a multiple of 4 KiB\n",
+			(unsigned long long)mem);
+		return 2;
+	}
+	if (mem < sys + MEM_MIN_TEST) {
+		fprintf(stderr, "vmm: --mem %llu: too small; at least %llu MiB (%llu MiB "
+			"for the stub and stage-1 tables + %llu MiB to probe)\n",
+			(unsigned long long)mem, (unsigned long long)((sys + MEM_MIN_TEST) / MIB),
+			(unsigned long long)(sys / MIB), (unsigned long long)(MEM_MIN_TEST / MIB));
+		return 2;
+	}
+	if (mem > MEM_MAX) {
+		fprintf(stderr, "vmm: --mem %llu: too large; at most %llu GiB\n",
+			(unsigned long long)mem, (unsigned long long)(MEM_MAX / GIB));
+		return 2;
+	}
+	/* Stage-2 outputs are offsets in guest RAM, inputs reach HOLE_TAIL
+	 * past it: both must fit the format. */
+	if (info->pa_bits < 64 && mem > (1ull << info->pa_bits)) {
+		fprintf(stderr, "vmm: --mem %llu: larger than format %s's %u-bit output\n",
+			(unsigned long long)mem, fmt_name, info->pa_bits);
+		return 2;
+	}
+	if (info->va_bits < 64 && mem + HOLE_TAIL > (1ull << info->va_bits)) {
+		fprintf(stderr, "vmm: --mem %llu: larger than format %s's %u-bit input\n",
+			(unsigned long long)mem, fmt_name, info->va_bits);
+		return 2;
+	}
+	return 0;
+}
+
 /* vmm run's command line, everything it names checked (the scenarios, the
  * format, the RAM size against it, the stub): 0 with *o filled, or the exit
  * status. */
@@ -348,38 +386,8 @@ static int run_options(int argc, char **argv, struct options *op,
 	o.s2name = fmt_name;
 
 	/* Guest RAM. */
-	{
-		uint64_t sys = layout_sys_end(o.mem < MEM_MAX ? o.mem : MEM_MAX);
-		if (o.mem % PAGE_SIZE) {
-			fprintf(stderr, "vmm: --mem %llu: not a multiple of 4 KiB\n",
-				(unsigned long long)o.mem);
-			return 2;
-		}
-		if (o.mem < sys + MEM_MIN_TEST) {
-			fprintf(stderr, "vmm: --mem %llu: too small; at least %llu MiB (%llu MiB "
-				"for the stub and stage-1 tables + %llu MiB to probe)\n",
-				(unsigned long long)o.mem, (unsigned long long)((sys + MEM_MIN_TEST) / MIB),
-				(unsigned long long)(sys / MIB), (unsigned long long)(MEM_MIN_TEST / MIB));
-			return 2;
-		}
-		if (o.mem > MEM_MAX) {
-			fprintf(stderr, "vmm: --mem %llu: too large; at most %llu GiB\n",
-				(unsigned long long)o.mem, (unsigned long long)(MEM_MAX / GIB));
-			return 2;
-		}
-		/* Stage-2 outputs are offsets in guest RAM, inputs reach HOLE_TAIL
-		 * past it: both must fit the format. */
-		if (info.pa_bits < 64 && o.mem > (1ull << info.pa_bits)) {
-			fprintf(stderr, "vmm: --mem %llu: larger than format %s's %u-bit output\n",
-				(unsigned long long)o.mem, fmt_name, info.pa_bits);
-			return 2;
-		}
-		if (info.va_bits < 64 && o.mem + HOLE_TAIL > (1ull << info.va_bits)) {
-			fprintf(stderr, "vmm: --mem %llu: larger than format %s's %u-bit input\n",
-				(unsigned long long)o.mem, fmt_name, info.va_bits);
-			return 2;
-		}
-	}
+	if (check_mem(o.mem, &info, fmt_name))
+		return 2;
 
 	/* The guest image. */
 	o.stub = load_stub(stub_arg, &o.stub_size, stub_path, sizeof(stub_path));
