@@ -134,8 +134,14 @@ static NPT_ALWAYS_INLINE void npt_seek_shaped(const struct npt_table *t, uint64_
 		QSHAPES(QSHAPE_CASE)
 #undef QSHAPE_CASE
 #undef QSHAPE_CASE_
-	default:
-		npt_seek_general(t, ia, stop, s);
+	default: {
+		/* through a copy: s itself never escapes, so it can live in
+		 * registers */
+		struct npt_seek g;
+
+		npt_seek_general(t, ia, stop, &g);
+		*s = g;
+	}
 	}
 }
 
