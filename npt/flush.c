@@ -45,6 +45,12 @@ void npt_last_flush(const struct npt_table *t, struct npt_flush *out)
 	}
 }
 
+int npt_flush_tell(struct npt_table *t)
+{
+	t->flush_hook(t->flush_arg, &t->last_flush);
+	return 0;
+}
+
 /* Input address (reduced to va_bits) of a run's first byte. */
 static uint64_t run_ia(const struct npt_table *t, const struct npt_flush_range *r)
 {

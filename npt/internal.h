@@ -315,9 +315,9 @@ static inline int npt_done(struct npt_table *t, int err)
 	return err;
 }
 /* begin, one note and end at once: the record of a call that changed one
- * run (nothing noted since the last end). Inline, for the single-page calls. */
-static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last,
-				    unsigned level, unsigned flags)
+ * run (nothing noted since the last end), without telling the hook yet. */
+static inline void npt_flush_single_record(struct npt_table *t, uint64_t first, uint64_t last,
+					   unsigned level, unsigned flags)
 {
 	struct npt_flush *fl = &t->last_flush;
 	const uint64_t size = last - first + 1;
@@ -333,8 +333,17 @@ static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_
 		fl->nranges = 1;
 		fl->ranges[0] = (struct npt_flush_range){ fl->va, size, level, flags };
 	}
+}
+/* The flush hook with the record; returns 0 (a call's last step, so that
+ * it can be a tail call). */
+int npt_flush_tell(struct npt_table *t);
+/* Record and hook at once, inline, for the single-page calls. */
+static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last,
+				    unsigned level, unsigned flags)
+{
+	npt_flush_single_record(t, first, last, level, flags);
 	if (t->flush_hook)
-		t->flush_hook(t->flush_arg, fl);
+		t->flush_hook(t->flush_arg, &t->last_flush);
 }
 /* 1 if changing the present entry old at level into the present entry new
  * needs break-before-make on this table (format requires it, hook set). */

@@ -356,9 +356,39 @@ int npt_log_write_fault_info(struct npt_table *t, uint64_t va, struct npt_log_fa
 	return npt_done(t, log_write_fault_info_call(t, va, out));
 }
 
-int npt_log_write_fault(struct npt_table *t, uint64_t va)
+/* npt_log_write_fault beyond its common case below: every check and error. */
+static NPT_NOINLINE int log_fault_other(struct npt_table *t, uint64_t va)
 {
 	return npt_done(t, log_write_fault_info_call(t, va, NULL));
+}
+
+/* The common case -- a table with a shape (shape.h), a 4 KiB leaf, no
+ * shared root entry, the write granted or resolved already -- makes no call
+ * but tail calls, so that it saves no registers; anything else (a split, a
+ * leaf that was never writable) is log_fault_other's, which decides it from
+ * the start. The same steps and record as log_write_fault_info_call. */
+int npt_log_write_fault(struct npt_table *t, uint64_t va)
+{
+	const struct npt_format *f;
+	struct npt_seek s;
+	uint64_t page, last, pte;
+
+	if (!t || !t->q.shape || !t->fmt->sw_log_bit || !(t->fmt->w_set | t->fmt->w_clear) ||
+	    npt_check_input(t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE, &page, &last))
+		return log_fault_other(t, va);
+	f = t->fmt;
+	npt_seek_in_shape(t, page, 0, &s);
+	pte = s.pte;
+	if (s.level != 0 || !npt_pte_present(f, pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
+		return log_fault_other(t, va);
+	if (!npt_pte_writable(f, pte) || (f->dirty_bit && !(pte & f->dirty_bit))) {
+		if (!log_writable(f, pte))
+			return log_fault_other(t, va);
+		/* one plain store, as log_write_fault_info_call argues */
+		npt_pte_publish(s.slot, (pte & ~f->w_clear) | f->w_set | f->accessed_bit | f->dirty_bit);
+	}
+	npt_flush_single_record(t, page, last, 0, 0);
+	return t->flush_hook ? npt_flush_tell(t) : 0;
 }
 
 static int log_access_fault_call(struct npt_table *t, uint64_t va)

@@ -353,8 +353,8 @@ static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 
 /* The leaf that maps one page at va, which must be its first page: *s where
  * npt_seek found it, and [*first, *last] the input range it covers. */
-static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, struct npt_seek *s,
-			       uint64_t *first, uint64_t *last)
+static NPT_ALWAYS_INLINE int npt_one_leaf_(struct npt_table *t, uint64_t va, struct npt_seek *s,
+					    uint64_t *first, uint64_t *last, int shaped)
 {
 	uint64_t size;
 	int err;
@@ -362,7 +362,10 @@ static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, stru
 	err = npt_check_input(t, va, NPT_PAGE_SIZE, first, last);
 	if (err)
 		return err;
-	npt_seek_shaped(t, *first, 0, s);
+	if (shaped)
+		npt_seek_in_shape(t, *first, 0, s);
+	else
+		npt_seek_shaped(t, *first, 0, s);
 	if (!npt_pte_present(t->fmt, s->pte))
 		return NPT_ERR_NOT_MAPPED;
 	size = npt_level_size(s->level);
@@ -370,6 +373,17 @@ static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, stru
 		return NPT_ERR_HUGE;
 	*last = *first + size - 1;
 	return 0;
+}
+static NPT_ALWAYS_INLINE int npt_one_leaf(struct npt_table *t, uint64_t va, struct npt_seek *s,
+					   uint64_t *first, uint64_t *last)
+{
+	return npt_one_leaf_(t, va, s, first, last, 0);
+}
+/* The same on a table with a shape: no call at all. */
+static NPT_ALWAYS_INLINE int npt_one_leaf_shaped(struct npt_table *t, uint64_t va,
+						 struct npt_seek *s, uint64_t *first, uint64_t *last)
+{
+	return npt_one_leaf_(t, va, s, first, last, 1);
 }
 /* The whole plan / apply way for the leaf npt_one_leaf found. */
 static inline void npt_op_init_one(struct npt_op *o, struct npt_table *t, enum npt_op_kind kind,

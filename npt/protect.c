@@ -243,9 +243,35 @@ static NPT_ALWAYS_INLINE int protect_call(struct npt_table *t, uint64_t va, unsi
 	return leaf_slow(t, NPT_OP_PROTECT, first, last, s.level, flags, 0, protect_walk);
 }
 
-int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
+/* npt_protect beyond its common case below: every check and error. */
+static NPT_NOINLINE int protect_other(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	return npt_done(t, protect_call(t, va, flags));
+}
+
+/* The common case -- a table with a shape (shape.h), a present leaf the page
+ * starts, the flags' bits in the encode cache, no shared root entry, no
+ * break-before-make hook -- makes no call but tail calls, so that it saves
+ * no registers; anything else is protect_other's, which decides it from the
+ * start. */
+int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
+{
+	const struct npt_format *f;
+	struct npt_seek s;
+	uint64_t first, last, npte;
+
+	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) ||
+	    t->enc_key != npt_enc_key(s.level, flags) ||
+	    npt_is_shared(t, npt_root_level(t), s.root_idx) || (t->fmt->bbm && t->bbm_hook))
+		return protect_other(t, va, flags);
+	f = t->fmt;
+	npte = t->enc_bits | npt_addr_bits(f, npt_seek_leaf_pa(f, &s));
+	npt_flush_begin(t);
+	if (npte == s.pte)
+		return 0;
+	npt_pte_publish(s.slot, npte);
+	npt_flush_single_record(t, first, last, s.level, 0);
+	return t->flush_hook ? npt_flush_tell(t) : 0;
 }
 
 /* ---- remap ----------------------------------------------------------------- */

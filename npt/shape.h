@@ -120,10 +120,11 @@ out:
 	s->root_idx = idx;
 }
 
-/* npt_seek_level with the table's shape compiled in, inline: for the
- * single-page calls, whose step down then keeps its answer in registers. */
-static NPT_ALWAYS_INLINE void npt_seek_shaped(const struct npt_table *t, uint64_t ia,
-					      unsigned stop, struct npt_seek *s)
+/* npt_seek_level on a table with a shape (t->q.shape set), the shape
+ * compiled in, inline: for the single-page calls, whose step down then
+ * keeps its answer in registers and makes no call. */
+static NPT_ALWAYS_INLINE void npt_seek_in_shape(const struct npt_table *t, uint64_t ia,
+						unsigned stop, struct npt_seek *s)
 {
 	switch (t->q.shape) {
 #define QSHAPE_CASE(NAME, ROOT, VA, CAN, ...) QSHAPE_CASE_(NAME, ROOT, VA, CAN, __VA_ARGS__)
@@ -134,14 +135,24 @@ static NPT_ALWAYS_INLINE void npt_seek_shaped(const struct npt_table *t, uint64_
 		QSHAPES(QSHAPE_CASE)
 #undef QSHAPE_CASE
 #undef QSHAPE_CASE_
-	default: {
+	default:
+		__builtin_unreachable();
+	}
+}
+
+/* The same on any table: the general walk where it has no shape. */
+static NPT_ALWAYS_INLINE void npt_seek_shaped(const struct npt_table *t, uint64_t ia,
+					      unsigned stop, struct npt_seek *s)
+{
+	if (t->q.shape) {
+		npt_seek_in_shape(t, ia, stop, s);
+	} else {
 		/* through a copy: s itself never escapes, so it can live in
 		 * registers */
 		struct npt_seek g;
 
 		npt_seek_general(t, ia, stop, &g);
 		*s = g;
-	}
 	}
 }
 
