@@ -486,7 +486,48 @@ static NPT_ALWAYS_INLINE int map_call(struct npt_table *t, uint64_t va, uint64_t
 	return map_slow(t, va, pa, page_size, flags, 1);
 }
 
-int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+/* npt_map beyond its common case below: every check and error. */
+static NPT_NOINLINE int map_other(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size,
+				  unsigned flags)
 {
 	return npt_done(t, map_call(t, va, pa, page_size, flags));
+}
+
+/* The common case -- a table with a shape (shape.h), a 4 KiB page into an
+ * existing leaf table whose frame word is the one kept in the table, the
+ * flags' bits in the encode cache, nothing shared -- makes no call, so that
+ * it saves no registers; anything else is map_other's, which decides it
+ * from the start. The same steps as map_one. */
+int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
+{
+	const struct npt_format *f;
+	struct npt_seek s;
+	struct npt_counts n;
+	uint64_t first, last, bits;
+	unsigned i;
+	int good;
+
+	if (!t || !t->q.shape || page_size != NPT_PAGE_SIZE || !(t->fmt->leaf_levels & 1) ||
+	    (pa & (NPT_PAGE_SIZE - 1)) || npt_check_output(t->fmt, pa, NPT_PAGE_SIZE) ||
+	    npt_check_input(t, va, NPT_PAGE_SIZE, &first, &last))
+		return map_other(t, va, pa, page_size, flags);
+	f = t->fmt;
+	npt_seek_in_shape(t, first, 0, &s);
+	if (s.level != 0 || npt_pte_present(f, s.pte) ||
+	    npt_is_shared(t, npt_root_level(t), s.root_idx) || t->enc_key != npt_enc_key(0, flags) ||
+	    !t->word || t->word_pa != npt_pte_addr(f, *s.parent))
+		return map_other(t, va, pa, page_size, flags);
+	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+	bits = t->enc_bits | npt_addr_bits(f, pa);
+	npt_flush_begin(t); /* empty to present: nothing to flush */
+	npt_pte_set(s.slot, bits);
+	/* entry i and its successor (the last entry has none) became good,
+	 * or not; the table can be full now only if both did */
+	good = npt_leaf_good_at(f, s.slot - i, i, bits & f->addr_mask);
+	npt_counts_get(t->word, &n);
+	n.present++;
+	n.good += (unsigned)good;
+	npt_counts_put(t->word, &n);
+	npt_full_bit_settle(s.parent, f->full_bit, n.good, good == 1 + (i < NPT_ENTRIES - 1));
+	return 0;
 }

@@ -353,7 +353,40 @@ static NPT_ALWAYS_INLINE int remap_call(struct npt_table *t, uint64_t va, uint64
 	return leaf_slow(t, NPT_OP_REMAP, first, last, s.level, flags, pa, remap_walk);
 }
 
-int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+/* npt_remap beyond its common case below: every check and error. */
+static NPT_NOINLINE int remap_other(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {
 	return npt_done(t, remap_call(t, va, pa, flags));
+}
+
+/* The common case -- a table with a shape (shape.h), a 4 KiB leaf whose
+ * frame word is the one kept in the table, the flags' bits in the encode
+ * cache, nothing shared, no break-before-make hook -- makes no call but
+ * tail calls, so that it saves no registers; anything else is remap_other's,
+ * which decides it from the start. The same steps as leaf_one's remap. */
+int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
+{
+	const struct npt_format *f;
+	struct npt_seek s;
+	struct npt_counts n;
+	uint64_t first, last, npte;
+	unsigned i;
+
+	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) || s.level != 0 ||
+	    npt_check_output(t->fmt, pa, NPT_PAGE_SIZE) || t->enc_key != npt_enc_key(0, flags) ||
+	    npt_is_shared(t, npt_root_level(t), s.root_idx) || (t->fmt->bbm && t->bbm_hook) ||
+	    !t->word || t->word_pa != npt_pte_addr(t->fmt, *s.parent))
+		return remap_other(t, va, pa, flags);
+	f = t->fmt;
+	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+	npte = t->enc_bits | npt_addr_bits(f, pa);
+	npt_counts_get(t->word, &n);
+	n.good += (unsigned)npt_leaf_good_moved(f, s.slot - i, i, s.pte & f->addr_mask,
+						 npte & f->addr_mask);
+	/* what the hardware may have set meanwhile is replaced either way */
+	npt_pte_publish(s.slot, npte);
+	npt_counts_put(t->word, &n);
+	npt_full_bit_settle(s.parent, f->full_bit, n.good, 0);
+	npt_flush_single_record(t, first, last, 0, 0);
+	return t->flush_hook ? npt_flush_tell(t) : 0;
 }

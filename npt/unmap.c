@@ -190,7 +190,9 @@ static NPT_NOINLINE int unmap_slow(struct npt_table *t, uint64_t first, uint64_t
 	return npt_op_run(&o, unmap_walk);
 }
 
-int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+/* npt_unmap beyond its common case below: every check and error. */
+static NPT_NOINLINE int unmap_other(struct npt_table *t, uint64_t va, uint64_t *pa,
+				    uint64_t *page_size)
 {
 	struct npt_seek s;
 	uint64_t first, last;
@@ -211,4 +213,40 @@ int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_siz
 	if (page_size)
 		*page_size = npt_level_size(s.level);
 	return 0;
+}
+
+/* The common case -- a table with a shape (shape.h), a 4 KiB leaf whose
+ * table keeps other entries and whose frame word is the one kept in the
+ * table, nothing shared -- makes no call but tail calls, so that it saves
+ * no registers; anything else is unmap_other's, which decides it from the
+ * start. The same steps as unmap_one. */
+int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
+{
+	const struct npt_format *f;
+	struct npt_seek s;
+	struct npt_counts n;
+	uint64_t first, last;
+	unsigned i;
+
+	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) || s.level != 0 ||
+	    npt_is_shared(t, npt_root_level(t), s.root_idx) || !t->word ||
+	    t->word_pa != npt_pte_addr(t->fmt, *s.parent))
+		return unmap_other(t, va, pa, page_size);
+	npt_counts_get(t->word, &n);
+	if (n.present == 1)
+		return unmap_other(t, va, pa, page_size);
+	f = t->fmt;
+	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
+	n.present--;
+	n.good -= (unsigned)npt_leaf_good_at(f, s.slot - i, i, s.pte & f->addr_mask);
+	npt_pte_set(s.slot, 0);
+	npt_counts_put(t->word, &n);
+	if (*s.parent & f->full_bit)
+		__atomic_fetch_and(s.parent, ~f->full_bit, __ATOMIC_RELAXED);
+	if (pa)
+		*pa = npt_pte_addr(f, s.pte);
+	if (page_size)
+		*page_size = NPT_PAGE_SIZE;
+	npt_flush_single_record(t, first, last, 0, 0);
+	return t->flush_hook ? npt_flush_tell(t) : 0;
 }
