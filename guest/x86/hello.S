@@ -9,25 +9,13 @@
  * The header uses the a.out kludge (flags bit 16): the file is loaded whole
  * at its link address, 1 MiB (guest/x86/hello.ld).
  */
-	.set MB_MAGIC, 0x1badb002
-	.set MB_FLAGS, (1 << 16) | (1 << 1) /* address fields; memory information wanted */
-	.set COM1, 0x3f8
-	.set LSR, COM1 + 5
-	.set LSR_THRE, 0x20
+#include "multiboot.h"
 	.set EXIT_PORT, 0xf4
 
 	.section .text
 	.code32
 	.globl _start
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header /* header_addr */
-	.long mb_header /* load_addr */
-	.long 0         /* load_end_addr: the whole file */
-	.long 0         /* bss_end_addr: no bss */
-	.long _start    /* entry_addr */
+	MB_AOUT_HEADER MB_ADDRS | MB_MEMINFO /* memory information wanted */
 
 _start:
 	cli
@@ -54,21 +42,7 @@ bad_loader:
 	mov $1, %eax
 	jmp exit
 
-/* puts: the NUL-terminated string at esi to COM1, waiting for THR empty */
-puts:
-	lodsb
-	test %al, %al
-	jz 2f
-	mov %al, %cl
-	mov $LSR, %dx
-1:	inb %dx, %al
-	test $LSR_THRE, %al
-	jz 1b
-	mov $COM1, %dx
-	mov %cl, %al
-	outb %al, %dx
-	jmp puts
-2:	ret
+	COM1_PUTS
 
 /* putdec: eax in decimal to COM1 */
 putdec:

@@ -6,9 +6,7 @@
  * (`vmm boot` ends with status 1). Linked at 1 MiB (guest/x86/hello64.ld);
  * `vmm boot` loads build/guest/x86/hello64.elf.
  */
-	.set COM1, 0x3f8
-	.set LSR, COM1 + 5
-	.set LSR_THRE, 0x20
+#include "multiboot.h"
 	.set EXIT_PORT, 0xf4
 
 	.section .text
@@ -29,21 +27,7 @@ _start:
 2:	hlt
 	jmp 2b
 
-/* puts: the NUL-terminated string at rsi to COM1, waiting for THR empty */
-puts:
-	lodsb
-	test %al, %al
-	jz 2f
-	mov %al, %cl
-	mov $LSR, %dx
-1:	inb %dx, %al
-	test $LSR_THRE, %al
-	jz 1b
-	mov $COM1, %dx
-	mov %cl, %al
-	outb %al, %dx
-	jmp puts
-2:	ret
+	COM1_PUTS
 
 hello:	.asciz "Hello from a long-mode guest on npt's stage 2"
 paging:	.asciz ", paging through npt's identity map\n"

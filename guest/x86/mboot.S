@@ -14,22 +14,13 @@
  * The multiboot header uses the a.out kludge (flags bit 16): the file is
  * loaded whole at its link address, 0x100000 (guest/x86/mboot.ld).
  */
-	.set MB_MAGIC, 0x1badb002
-	.set MB_FLAGS, 1 << 16
+#include "multiboot.h"
 	.set MAILBOX, 0x200000
 
 	.section .text
 	.code32
 	.globl _start
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header /* header_addr */
-	.long mb_header /* load_addr */
-	.long 0         /* load_end_addr: the whole file */
-	.long 0         /* bss_end_addr: no bss */
-	.long _start    /* entry_addr */
+	MB_AOUT_HEADER MB_ADDRS
 
 _start:
 	cli
