@@ -130,15 +130,6 @@ static inline void npt_full_bit_settle(uint64_t *parent, uint64_t bit, unsigned 
 	else if (good == NPT_ENTRIES && may_set && bit && !(*parent & bit))
 		__atomic_fetch_or(parent, bit, __ATOMIC_RELAXED);
 }
-/* Entry i of a leaf table is good (above). */
-static inline int npt_leaf_good(const struct npt_format *f, const uint64_t *tbl, unsigned i)
-{
-	if (i >= NPT_ENTRIES || !npt_pte_present(f, tbl[i]))
-		return 0;
-	return i == 0 || (npt_pte_present(f, tbl[i - 1]) &&
-			  (tbl[i - 1] & f->addr_mask) + (NPT_PAGE_SIZE >> f->addr_shift) ==
-				  (tbl[i] & f->addr_mask));
-}
 /* After a region call changed the leaf table tbl (at table_pa) below the
  * level-1 entry *slot: its counts recomputed and kept, full_bit cleared
  * where it no longer holds and, with may_set, set where it now does.
@@ -148,10 +139,12 @@ unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tb
 
 /* ---- single-page shortcuts -------------------------------------------------
  * npt_map, npt_unmap, npt_protect and npt_remap on one leaf take one step
- * down (npt_seek_level) and make their visitor's change at the entry they
+ * down (npt_seek_shaped) and make their visitor's change at the entry they
  * reach, when nothing needs planning: no split, no shared entry (and, for a
  * map, at most the missing tables of one path). Anything else goes the
- * whole plan / apply way, which decides every error the same. */
+ * whole plan / apply way, which decides every error the same. Each public
+ * call's own common case goes further (map.c, unmap.c, protect.c, log.c):
+ * with everything it needs cached in the table, it makes no call at all. */
 
 /* A shortcut's answer for "take the whole way". */
 #define NPT_OP_SLOW 1
@@ -197,9 +190,9 @@ static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, co
 	return n.present;
 }
 int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
-/* Good entries among i and i + 1 of a leaf table (npt_leaf_good) if entry i
- * were present with address bits a (pte & addr_mask): the neighbours read
- * once, entry i not at all. */
+/* Good entries (struct npt_counts) among i and i + 1 of a leaf table if
+ * entry i were present with address bits a (pte & addr_mask): the
+ * neighbours read once, entry i not at all. */
 static inline int npt_leaf_good_at(const struct npt_format *f, const uint64_t *tbl, unsigned i,
 				   uint64_t a)
 {
