@@ -303,46 +303,6 @@ static int run_guest(struct vm *vm, const struct boot_layout *l, const struct bo
 
 /* ---- the command ---------------------------------------------------------------- */
 
-/* The whole of a file, empty files and pipes included (at most max bytes);
- * NULL with errno set. */
-static uint8_t *read_all(const char *path, size_t max, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *buf = NULL, *nb;
-	size_t cap = 0, n;
-
-	*len = 0;
-	if (!fp)
-		return NULL;
-	for (;;) {
-		if (*len == cap) {
-			cap = cap ? 2 * cap : 65536;
-			if (cap > max + 1)
-				cap = max + 1;
-			nb = realloc(buf, cap);
-			if (!nb || *len == cap) {
-				free(nb ? nb : buf);
-				fclose(fp);
-				errno = nb ? EFBIG : ENOMEM;
-				return NULL;
-			}
-			buf = nb;
-		}
-		n = fread(buf + *len, 1, cap - *len, fp);
-		*len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(fp)) {
-		free(buf);
-		fclose(fp);
-		errno = EIO;
-		return NULL;
-	}
-	fclose(fp);
-	return buf;
-}
-
 static int boot_fail(const char *what, const char *why)
 {
 	fprintf(stderr, "vmm boot: %s: %s\n", what, why);
@@ -425,11 +385,11 @@ int cmd_boot(int argc, char **argv)
 		fprintf(stderr, "\n");
 		return 2;
 	}
-	kernel = read_all(o.kernel, KERNEL_MAX, &klen);
+	kernel = load_file(o.kernel, KERNEL_MAX, &klen);
 	if (!kernel)
 		return boot_fail(o.kernel, strerror(errno)) + 1;
 	if (o.layout) {
-		layout = read_all(o.layout, 1u << 20, &llen);
+		layout = load_file(o.layout, 1u << 20, &llen);
 		if (!layout)
 			return boot_fail(o.layout, strerror(errno)) + 1;
 	} else {

@@ -26,6 +26,7 @@
 #define NPT_BUILDDIR "build"
 #endif
 #define STUB_NAME "guest/x86/stub.bin"
+#define STUB_MAX (1u << 20) /* bytes of a stub file */
 #define TIMEOUT_DEFAULT_S 60
 #define RUN_MAX 64 /* scenarios one run names */
 
@@ -104,23 +105,41 @@ const char *host_format(char vendor[13])
 	return NULL;
 }
 
-uint8_t *load_file(const char *path, size_t *size)
+uint8_t *load_file(const char *path, size_t max, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf = NULL, *nb;
+	size_t cap = 0, n;
 
-	if (!f)
+	*len = 0;
+	if (!fp)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
+	for (;;) {
+		if (*len == cap) {
+			cap = cap ? 2 * cap : 65536;
+			if (cap > max + 1)
+				cap = max + 1;
+			nb = realloc(buf, cap);
+			if (!nb || *len == cap) {
+				free(nb ? nb : buf);
+				fclose(fp);
+				errno = nb ? EFBIG : ENOMEM;
+				return NULL;
+			}
+			buf = nb;
 		}
-		*size = (size_t)n;
+		n = fread(buf + *len, 1, cap - *len, fp);
+		*len += n;
+		if (n == 0)
+			break;
 	}
-	fclose(f);
+	if (ferror(fp)) {
+		free(buf);
+		fclose(fp);
+		errno = EIO;
+		return NULL;
+	}
+	fclose(fp);
 	return buf;
 }
 
@@ -135,7 +154,7 @@ static uint8_t *load_stub(const char *given, size_t *size, char *path, size_t le
 
 	if (given) {
 		snprintf(path, len, "%s", given);
-		return load_file(path, size);
+		return load_file(path, STUB_MAX, size);
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
@@ -144,17 +163,17 @@ static uint8_t *load_stub(const char *given, size_t *size, char *path, size_t le
 		if (slash) {
 			*slash = 0;
 			snprintf(path, len, "%s/%s", exe, STUB_NAME);
-			uint8_t *b = load_file(path, size);
+			uint8_t *b = load_file(path, STUB_MAX, size);
 			if (b)
 				return b;
 			snprintf(path, len, "%s/../lib/npt/%s", exe, STUB_NAME);
-			b = load_file(path, size);
+			b = load_file(path, STUB_MAX, size);
 			if (b)
 				return b;
 		}
 	}
 	snprintf(path, len, "%s/%s", NPT_BUILDDIR, STUB_NAME);
-	return load_file(path, size);
+	return load_file(path, STUB_MAX, size);
 }
 
 static int cmd_list(void)

@@ -127,7 +127,9 @@ struct options {
 const char *host_format(char vendor[13]); /* "ept", "npt" or NULL */
 void list_stage2(FILE *f);
 int parse_size(const char *s, uint64_t *out);
-uint8_t *load_file(const char *path, size_t *size);
+/* The whole of a file, empty files and pipes included, at most max bytes;
+ * NULL with errno set. */
+uint8_t *load_file(const char *path, size_t max, size_t *len);
 
 /* boot_run.c */
 int cmd_boot(int argc, char **argv);
