@@ -284,6 +284,38 @@ static NPT_NOINLINE int log_split(struct npt_table *t, uint64_t page)
 	return npt_op_run(&o, log_walk);
 }
 
+/* A logged page, an Arm writable-clean leaf (hardware without dirty state
+ * management faults on it) or a writable leaf whose dirty bit a harvest
+ * cleared (RISC-V without Svadu): the write may go, and the leaf records
+ * it. One plain store, no atomic update: the hardware only sets bits
+ * (accessed, dirty, or on Arm the write permission of a DBM leaf), and
+ * every bit it could set meanwhile is set here too. */
+static void log_grant_store(const struct npt_format *f, uint64_t *slot, uint64_t pte)
+{
+	npt_pte_publish(slot, (pte & ~f->w_clear) | f->w_set | f->accessed_bit | f->dirty_bit);
+}
+
+/* The write fault on the page in the leaf s found, which needs no split:
+ * granted (GRANTED into *did), or resolved already (another vCPU, or a
+ * stale TLB entry: the record names the leaf, which is all that needs
+ * flushing). NPT_OP_TELL with the record made, or NPT_ERR_PERM for a leaf
+ * that was never writable, nothing changed. */
+static NPT_ALWAYS_INLINE int log_grant(struct npt_table *t, const struct npt_seek *s,
+				       uint64_t page, unsigned *did)
+{
+	const struct npt_format *f = t->fmt;
+	const uint64_t size = npt_level_size(s->level), first = page & ~(size - 1);
+
+	if (!npt_pte_writable(f, s->pte) || (f->dirty_bit && !(s->pte & f->dirty_bit))) {
+		if (!log_writable(f, s->pte))
+			return NPT_ERR_PERM;
+		log_grant_store(f, s->slot, s->pte);
+		*did |= NPT_LOG_GRANTED;
+	}
+	npt_flush_single_record(t, first, first + (size - 1), s->level, 0);
+	return NPT_OP_TELL;
+}
+
 static NPT_ALWAYS_INLINE int log_write_fault_info_call(struct npt_table *t, uint64_t va,
 							struct npt_log_fault *out)
 {
@@ -313,39 +345,20 @@ static NPT_ALWAYS_INLINE int log_write_fault_info_call(struct npt_table *t, uint
 		if (err)
 			return err;
 		npt_seek(t, page, &s);
-		did = NPT_LOG_SPLIT;
-	} else {
-		if (npt_pte_writable(f, s.pte) && (!f->dirty_bit || (s.pte & f->dirty_bit))) {
-			/* resolved already (another vCPU, or a stale TLB entry: the
-			 * record names the leaf, which is all that needs flushing) */
-			first = page & ~(npt_level_size(s.level) - 1);
-			npt_flush_single(t, first, first + (npt_level_size(s.level) - 1), s.level, 0);
-			if (out) {
-				out->did = 0;
-				out->page_size = npt_level_size(s.level);
-			}
-			return 0;
-		}
-		if (!log_writable(f, s.pte))
-			return NPT_ERR_PERM;
-	}
-	/* A logged page, an Arm writable-clean leaf (hardware without dirty
-	 * state management faults on it) or a writable leaf whose dirty bit a
-	 * harvest cleared (RISC-V without Svadu): the write may go, and the
-	 * leaf records it. One plain store, no atomic update: the hardware
-	 * only sets bits (accessed, dirty, or on Arm the write permission of a
-	 * DBM leaf), and every bit it could set meanwhile is set here too. */
-	npt_pte_publish(s.slot, (s.pte & ~f->w_clear) | f->w_set | f->accessed_bit | f->dirty_bit);
-	first = page & ~(npt_level_size(s.level) - 1);
-	last = first + (npt_level_size(s.level) - 1);
-	if (did) {
+		log_grant_store(f, s.slot, s.pte);
+		first = page & ~(npt_level_size(s.level) - 1);
+		last = first + (npt_level_size(s.level) - 1);
 		npt_flush_note(t, first, last, s.level, 0);
 		npt_flush_end(t, 0, 0, 0);
+		did = NPT_LOG_SPLIT | NPT_LOG_GRANTED;
 	} else {
-		npt_flush_single(t, first, last, s.level, 0);
+		err = log_grant(t, &s, page, &did);
+		if (err != NPT_OP_TELL)
+			return err;
+		npt_op_told(t);
 	}
 	if (out) {
-		out->did = did | NPT_LOG_GRANTED;
+		out->did = did;
 		out->page_size = npt_level_size(s.level);
 	}
 	return 0;
@@ -363,34 +376,26 @@ static NPT_NOINLINE int log_fault_other(struct npt_table *t, uint64_t va)
 }
 
 /* The common case -- a table with a shape (shape.h), a 4 KiB leaf, no
- * shared root entry, the write granted or resolved already -- makes no call
- * but tail calls, so that it saves no registers; anything else (a split, a
- * leaf that was never writable) is log_fault_other's, which decides it from
- * the start. The same steps and record as log_write_fault_info_call. */
+ * shared root entry, log_grant's case -- makes no call but tail calls, so
+ * that it saves no registers; anything else is log_fault_other's, which
+ * decides it from the start. */
 int npt_log_write_fault(struct npt_table *t, uint64_t va)
 {
 	const struct npt_format *f;
 	struct npt_seek s;
-	uint64_t page, last, pte;
+	uint64_t page, last;
+	unsigned did = 0;
 
 	if (!t || !t->q.shape || !t->fmt->sw_log_bit || !(t->fmt->w_set | t->fmt->w_clear) ||
 	    npt_check_input(t, va & ~(NPT_PAGE_SIZE - 1), NPT_PAGE_SIZE, &page, &last))
 		return log_fault_other(t, va);
 	f = t->fmt;
 	npt_seek_in_shape(t, page, 0, &s);
-	pte = s.pte;
-	if (s.level != 0 || !npt_pte_present(f, pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
+	if (s.level != 0 || !npt_pte_present(f, s.pte) ||
+	    npt_is_shared(t, npt_root_level(t), s.root_idx))
 		return log_fault_other(t, va);
-	if (!npt_pte_writable(f, pte) || (f->dirty_bit && !(pte & f->dirty_bit))) {
-		if (!log_writable(f, pte))
-			return log_fault_other(t, va);
-		/* one plain store, as log_write_fault_info_call argues */
-		npt_pte_publish(s.slot, (pte & ~f->w_clear) | f->w_set | f->accessed_bit | f->dirty_bit);
-	}
-	npt_flush_single_record(t, page, last, 0, 0);
-	return t->flush_hook ? npt_flush_tell(t) : 0;
+	return log_grant(t, &s, page, &did) == NPT_OP_TELL ? npt_op_told(t) : npt_done(t, NPT_ERR_PERM);
 }
-
 static int log_access_fault_call(struct npt_table *t, uint64_t va)
 {
 	uint64_t first, last;

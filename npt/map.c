@@ -384,36 +384,57 @@ static NPT_NOINLINE int map_path(struct npt_table *t, const struct npt_seek *s, 
 	return 0;
 }
 
-/* npt_map's shortcut (op.h): the entry at the leaf's level, reached by one
- * step down, and the tables missing above it built on the way (map_path).
- * Empty to present: nothing to flush. */
-static NPT_ALWAYS_INLINE int map_one(struct npt_table *t, uint64_t ia, uint64_t pa, unsigned level,
-				     unsigned flags)
+/* map_one's kept case applies to the 4 KiB page whose empty entry s found:
+ * nothing shared, the flags' bits in the encode cache, the leaf table
+ * there with the frame word the table keeps. */
+static NPT_ALWAYS_INLINE int map_kept(const struct npt_table *t, const struct npt_seek *s,
+				      unsigned flags)
+{
+	return s->level == 0 && !npt_pte_present(t->fmt, s->pte) &&
+	       !npt_is_shared(t, npt_root_level(t), s->root_idx) &&
+	       t->enc_key == npt_enc_key(0, flags) &&
+	       npt_leaf_word_kept(t, npt_pte_addr(t->fmt, *s->parent));
+}
+
+/* npt_map's shortcut (op.h): the empty entry s found at the leaf's level,
+ * or the tables missing above it built on the way (map_path). Empty to
+ * present: nothing to flush. kept: the common case of npt_map, where
+ * map_kept holds (checked first, so that nothing here is a call). */
+static NPT_ALWAYS_INLINE int map_one(struct npt_table *t, const struct npt_seek *s, uint64_t ia,
+				     uint64_t pa, unsigned level, unsigned flags, int kept)
 {
 	const struct npt_format *f = t->fmt;
 	uint64_t bits;
-	struct npt_seek s;
 	int err;
 
-	npt_seek_shaped(t, ia, level, &s);
-	if (npt_pte_present(f, s.pte) || npt_is_shared(t, npt_root_level(t), s.root_idx))
-		return NPT_OP_SLOW;
-	err = npt_op_encode(t, level, flags, &bits);
-	if (err)
-		return err;
+	if (kept) {
+		bits = t->enc_bits;
+	} else {
+		if (npt_pte_present(f, s->pte) || npt_is_shared(t, npt_root_level(t), s->root_idx))
+			return NPT_OP_SLOW;
+		err = npt_op_encode(t, level, flags, &bits);
+		if (err)
+			return err;
+	}
 	bits |= npt_addr_bits(f, pa);
-	if (s.level != level)
-		return map_path(t, &s, ia, level, bits);
+	if (!kept && s->level != level)
+		return map_path(t, s, ia, level, bits);
 	npt_flush_begin(t);
-	npt_pte_set(s.slot, bits);
+	npt_pte_set(s->slot, bits);
 	if (level == 0) {
 		/* entry i and its successor (the last entry has none) became
 		 * good, or not; the table can be full now only if both did */
 		const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-		const uint64_t *tbl = s.slot - i;
+		const uint64_t *tbl = s->slot - i;
 		const int good = npt_leaf_good_at(f, tbl, i, bits & f->addr_mask);
+		const int may_set = good == 1 + (i < NPT_ENTRIES - 1);
+		/* kept: map_kept found it to be the one the table keeps */
+		uint32_t *word = kept ? t->word : npt_leaf_word(t, npt_pte_addr(f, *s->parent));
 
-		npt_leaf_adjust(t, s.parent, tbl, 1, good, good == 1 + (i < NPT_ENTRIES - 1));
+		if (word)
+			npt_leaf_adjust_word(f, word, s->parent, 1, good, may_set);
+		else
+			npt_leaf_adjust_read(t, s->parent, tbl, 1, may_set);
 	}
 	return 0;
 }
@@ -450,7 +471,10 @@ static NPT_NOINLINE int map_slow(struct npt_table *t, uint64_t va, uint64_t pa, 
 	if (err)
 		return err;
 	if (!shortcut_tried) {
-		err = map_one(t, first, pa, level, flags);
+		struct npt_seek s;
+
+		npt_seek_shaped(t, first, level, &s);
+		err = map_one(t, &s, first, pa, level, flags, 0);
 		if (err != NPT_OP_SLOW)
 			return err;
 	}
@@ -466,6 +490,7 @@ static NPT_NOINLINE int map_slow(struct npt_table *t, uint64_t va, uint64_t pa, 
 static NPT_ALWAYS_INLINE int map_call(struct npt_table *t, uint64_t va, uint64_t pa,
 				      uint64_t page_size, unsigned flags)
 {
+	struct npt_seek s;
 	uint64_t first, last;
 	int err;
 
@@ -480,7 +505,8 @@ static NPT_ALWAYS_INLINE int map_call(struct npt_table *t, uint64_t va, uint64_t
 		err = npt_check_output(t->fmt, pa, NPT_PAGE_SIZE);
 	if (err)
 		return err;
-	err = map_one(t, first, pa, 0, flags);
+	npt_seek_shaped(t, first, 0, &s);
+	err = map_one(t, &s, first, pa, 0, flags, 0);
 	if (err != NPT_OP_SLOW)
 		return err;
 	return map_slow(t, va, pa, page_size, flags, 1);
@@ -493,41 +519,20 @@ static NPT_NOINLINE int map_other(struct npt_table *t, uint64_t va, uint64_t pa,
 	return npt_done(t, map_call(t, va, pa, page_size, flags));
 }
 
-/* The common case -- a table with a shape (shape.h), a 4 KiB page into an
- * existing leaf table whose frame word is the one kept in the table, the
- * flags' bits in the encode cache, nothing shared -- makes no call, so that
- * it saves no registers; anything else is map_other's, which decides it
- * from the start. The same steps as map_one. */
+/* The common case -- a table with a shape (shape.h), a 4 KiB page, map_one's
+ * kept case -- makes no call, so that it saves no registers; anything else
+ * is map_other's, which decides it from the start. */
 int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
 {
-	const struct npt_format *f;
 	struct npt_seek s;
-	struct npt_counts n;
-	uint64_t first, last, bits;
-	unsigned i;
-	int good;
+	uint64_t first, last;
 
 	if (!t || !t->q.shape || page_size != NPT_PAGE_SIZE || !(t->fmt->leaf_levels & 1) ||
 	    (pa & (NPT_PAGE_SIZE - 1)) || npt_check_output(t->fmt, pa, NPT_PAGE_SIZE) ||
 	    npt_check_input(t, va, NPT_PAGE_SIZE, &first, &last))
 		return map_other(t, va, pa, page_size, flags);
-	f = t->fmt;
 	npt_seek_in_shape(t, first, 0, &s);
-	if (s.level != 0 || npt_pte_present(f, s.pte) ||
-	    npt_is_shared(t, npt_root_level(t), s.root_idx) || t->enc_key != npt_enc_key(0, flags) ||
-	    !t->word || t->word_pa != npt_pte_addr(f, *s.parent))
+	if (!map_kept(t, &s, flags))
 		return map_other(t, va, pa, page_size, flags);
-	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-	bits = t->enc_bits | npt_addr_bits(f, pa);
-	npt_flush_begin(t); /* empty to present: nothing to flush */
-	npt_pte_set(s.slot, bits);
-	/* entry i and its successor (the last entry has none) became good,
-	 * or not; the table can be full now only if both did */
-	good = npt_leaf_good_at(f, s.slot - i, i, bits & f->addr_mask);
-	npt_counts_get(t->word, &n);
-	n.present++;
-	n.good += (unsigned)good;
-	npt_counts_put(t->word, &n);
-	npt_full_bit_settle(s.parent, f->full_bit, n.good, good == 1 + (i < NPT_ENTRIES - 1));
-	return 0;
+	return map_one(t, &s, first, pa, 0, flags, 1);
 }

@@ -110,6 +110,12 @@ static inline uint32_t *npt_leaf_word(struct npt_table *t, uint64_t table_pa)
 	t->word = t->mm.frame_word(t->mm.ctx, table_pa);
 	return t->word;
 }
+/* The frame word of table_pa if it is the one the table keeps (no call),
+ * else NULL: the single-page calls' common cases take only that. */
+static inline uint32_t *npt_leaf_word_kept(const struct npt_table *t, uint64_t table_pa)
+{
+	return t->word && t->word_pa == table_pa ? t->word : NULL;
+}
 static inline void npt_counts_put(uint32_t *word, const struct npt_counts *n)
 {
 	if (word)
@@ -146,8 +152,17 @@ unsigned npt_leaf_settle(struct npt_table *t, uint64_t *slot, const uint64_t *tb
  * call's own common case goes further (map.c, unmap.c, protect.c, log.c):
  * with everything it needs cached in the table, it makes no call at all. */
 
-/* A shortcut's answer for "take the whole way". */
+/* A shortcut's answers: "take the whole way"; "done, and the flush record
+ * made is the hook's to hear" (the caller tells it, so that in a common
+ * case the telling can be a tail call). */
 #define NPT_OP_SLOW 1
+#define NPT_OP_TELL 2
+
+/* The end of a call whose shortcut answered NPT_OP_TELL. */
+static inline int npt_op_told(struct npt_table *t)
+{
+	return t->flush_hook ? npt_flush_tell(t) : 0;
+}
 
 /* The cache key of (level, flags): never 0. */
 static inline uint64_t npt_enc_key(unsigned level, unsigned flags)
@@ -173,21 +188,27 @@ static inline int npt_op_encode(struct npt_table *t, unsigned level, unsigned fl
  * word, non-zero for "not empty"). */
 unsigned npt_leaf_adjust_read(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
 			      int dpresent, int may_set);
-static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
-				       int dpresent, int dgood, int may_set)
+/* The same with the frame word in hand. */
+static inline unsigned npt_leaf_adjust_word(const struct npt_format *f, uint32_t *word,
+					    uint64_t *parent, int dpresent, int dgood, int may_set)
 {
-	const struct npt_format *f = t->fmt;
-	uint32_t *word = npt_leaf_word(t, npt_pte_addr(f, *parent));
 	struct npt_counts n;
 
-	if (!word)
-		return npt_leaf_adjust_read(t, parent, tbl, dpresent, may_set);
 	npt_counts_get(word, &n);
 	n.present += (unsigned)dpresent;
 	n.good += (unsigned)dgood;
 	npt_counts_put(word, &n);
 	npt_full_bit_settle(parent, f->full_bit, n.good, may_set);
 	return n.present;
+}
+static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
+				       int dpresent, int dgood, int may_set)
+{
+	uint32_t *word = npt_leaf_word(t, npt_pte_addr(t->fmt, *parent));
+
+	if (!word)
+		return npt_leaf_adjust_read(t, parent, tbl, dpresent, may_set);
+	return npt_leaf_adjust_word(t->fmt, word, parent, dpresent, dgood, may_set);
 }
 int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
 /* Good entries (struct npt_counts) among i and i + 1 of a leaf table if

@@ -170,29 +170,46 @@ int npt_protect_sparse(struct npt_table *t, uint64_t va, uint64_t size, unsigned
 	return npt_done(t, protect_range(t, va, size, flags, 1));
 }
 
+/* leaf_one's kept case applies: nothing shared, no break-before-make hook,
+ * and for a remap in a leaf table the frame word the table keeps. */
+static NPT_ALWAYS_INLINE int leaf_kept(const struct npt_table *t, const struct npt_seek *s,
+				       int remap)
+{
+	return !npt_is_shared(t, npt_root_level(t), s->root_idx) && !(t->fmt->bbm && t->bbm_hook) &&
+	       (!remap || s->level != 0 || npt_leaf_word_kept(t, npt_pte_addr(t->fmt, *s->parent)));
+}
+
 /* npt_protect's and npt_remap's shortcut (op.h): the leaf npt_seek found
  * gets npte in place (with break-before-make where the format needs it);
- * remap also moves the counts of a leaf table, whose sequence it may break. */
-static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base, uint64_t npte,
-		    int remap)
+ * remap also moves the counts of a leaf table, whose sequence it may break.
+ * NPT_OP_TELL when the record is the hook's to hear. kept: the common cases
+ * of npt_protect and npt_remap, where leaf_kept holds (checked first, so
+ * that nothing here is a call). */
+static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek *s, uint64_t base,
+				      uint64_t npte, int remap, int kept)
 {
 	const struct npt_format *f = t->fmt;
 	const unsigned i = (unsigned)(base >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
 	const uint64_t *tbl = s->slot - i;
+	const int counts = remap && s->level == 0;
+	uint32_t *word = NULL;
 	int dgood = 0, bbm;
 
-	if (npt_is_shared(t, npt_root_level(t), s->root_idx))
+	if (!kept && npt_is_shared(t, npt_root_level(t), s->root_idx))
 		return NPT_OP_SLOW;
 	/* a remap is reported even to the same entry, as the whole way does */
 	if (!remap && npte == s->pte) {
 		npt_flush_begin(t);
 		return 0;
 	}
-	if (remap && s->level == 0)
+	if (counts) {
+		/* kept: leaf_kept found it to be the one the table keeps */
+		word = kept ? t->word : npt_leaf_word(t, npt_pte_addr(f, *s->parent));
 		dgood = npt_leaf_good_moved(f, tbl, i, s->pte & f->addr_mask, npte & f->addr_mask);
+	}
 	/* Without break-before-make the record is the one run of this leaf,
 	 * made at once; with it, the hook's own record comes first. */
-	bbm = npt_needs_bbm(t, s->level, s->pte, npte);
+	bbm = !kept && npt_needs_bbm(t, s->level, s->pte, npte);
 	if (bbm) {
 		npt_flush_begin(t);
 		npt_entry_replace(t, s->slot, s->pte, npte, s->level, base);
@@ -200,13 +217,16 @@ static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek
 		/* what the hardware may have set meanwhile is replaced either way */
 		npt_pte_publish(s->slot, npte);
 	}
-	if (remap && s->level == 0)
-		npt_leaf_adjust(t, s->parent, tbl, 0, dgood, 0);
-	if (bbm)
+	if (counts && word)
+		npt_leaf_adjust_word(f, word, s->parent, 0, dgood, 0);
+	else if (counts)
+		npt_leaf_adjust_read(t, s->parent, tbl, 0, 0);
+	if (bbm) {
 		npt_flush_end(t, 0, 0, 0);
-	else
-		npt_flush_single(t, base, base + (npt_level_size(s->level) - 1), s->level, 0);
-	return 0;
+		return 0;
+	}
+	npt_flush_single_record(t, base, base + (npt_level_size(s->level) - 1), s->level, 0);
+	return NPT_OP_TELL;
 }
 
 /* The whole way for the leaf [first, last] at level the shortcut left. */
@@ -237,7 +257,10 @@ static NPT_ALWAYS_INLINE int protect_call(struct npt_table *t, uint64_t va, unsi
 	if (!err)
 		err = npt_op_encode(t, s.level, flags, &bits);
 	if (!err)
-		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)), 0);
+		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)), 0,
+			       0);
+	if (err == NPT_OP_TELL)
+		return npt_op_told(t);
 	if (err != NPT_OP_SLOW)
 		return err;
 	return leaf_slow(t, NPT_OP_PROTECT, first, last, s.level, flags, 0, protect_walk);
@@ -249,31 +272,23 @@ static NPT_NOINLINE int protect_other(struct npt_table *t, uint64_t va, unsigned
 	return npt_done(t, protect_call(t, va, flags));
 }
 
-/* The common case -- a table with a shape (shape.h), a present leaf the page
- * starts, the flags' bits in the encode cache, no shared root entry, no
- * break-before-make hook -- makes no call but tail calls, so that it saves
- * no registers; anything else is protect_other's, which decides it from the
- * start. */
+/* The common case -- a table with a shape (shape.h), the flags' bits in the
+ * encode cache, leaf_one's kept case -- makes no call but tail calls, so
+ * that it saves no registers; anything else is protect_other's, which
+ * decides it from the start. */
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
 {
-	const struct npt_format *f;
 	struct npt_seek s;
-	uint64_t first, last, npte;
+	uint64_t first, last;
+	int r;
 
 	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) ||
-	    t->enc_key != npt_enc_key(s.level, flags) ||
-	    npt_is_shared(t, npt_root_level(t), s.root_idx) || (t->fmt->bbm && t->bbm_hook))
+	    t->enc_key != npt_enc_key(s.level, flags) || !leaf_kept(t, &s, 0))
 		return protect_other(t, va, flags);
-	f = t->fmt;
-	npte = t->enc_bits | npt_addr_bits(f, npt_seek_leaf_pa(f, &s));
-	npt_flush_begin(t);
-	if (npte == s.pte)
-		return 0;
-	npt_pte_publish(s.slot, npte);
-	npt_flush_single_record(t, first, last, s.level, 0);
-	return t->flush_hook ? npt_flush_tell(t) : 0;
+	r = leaf_one(t, &s, first, t->enc_bits | npt_addr_bits(t->fmt, npt_seek_leaf_pa(t->fmt, &s)),
+		     0, 1);
+	return r == NPT_OP_TELL ? npt_op_told(t) : r;
 }
-
 /* ---- remap ----------------------------------------------------------------- */
 
 static NPT_ALWAYS_INLINE int remap_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
@@ -347,7 +362,9 @@ static NPT_ALWAYS_INLINE int remap_call(struct npt_table *t, uint64_t va, uint64
 	if (!err)
 		err = npt_op_encode(t, s.level, flags, &bits);
 	if (!err)
-		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, pa), 1);
+		err = leaf_one(t, &s, first, bits | npt_addr_bits(t->fmt, pa), 1, 0);
+	if (err == NPT_OP_TELL)
+		return npt_op_told(t);
 	if (err != NPT_OP_SLOW)
 		return err;
 	return leaf_slow(t, NPT_OP_REMAP, first, last, s.level, flags, pa, remap_walk);
@@ -359,34 +376,20 @@ static NPT_NOINLINE int remap_other(struct npt_table *t, uint64_t va, uint64_t p
 	return npt_done(t, remap_call(t, va, pa, flags));
 }
 
-/* The common case -- a table with a shape (shape.h), a 4 KiB leaf whose
- * frame word is the one kept in the table, the flags' bits in the encode
- * cache, nothing shared, no break-before-make hook -- makes no call but
- * tail calls, so that it saves no registers; anything else is remap_other's,
- * which decides it from the start. The same steps as leaf_one's remap. */
+/* The common case -- a table with a shape (shape.h), a 4 KiB leaf, the
+ * flags' bits in the encode cache, leaf_one's kept case -- makes no call
+ * but tail calls, so that it saves no registers; anything else is
+ * remap_other's, which decides it from the start. */
 int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {
-	const struct npt_format *f;
 	struct npt_seek s;
-	struct npt_counts n;
-	uint64_t first, last, npte;
-	unsigned i;
+	uint64_t first, last;
+	int r;
 
 	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) || s.level != 0 ||
 	    npt_check_output(t->fmt, pa, NPT_PAGE_SIZE) || t->enc_key != npt_enc_key(0, flags) ||
-	    npt_is_shared(t, npt_root_level(t), s.root_idx) || (t->fmt->bbm && t->bbm_hook) ||
-	    !t->word || t->word_pa != npt_pte_addr(t->fmt, *s.parent))
+	    !leaf_kept(t, &s, 1))
 		return remap_other(t, va, pa, flags);
-	f = t->fmt;
-	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-	npte = t->enc_bits | npt_addr_bits(f, pa);
-	npt_counts_get(t->word, &n);
-	n.good += (unsigned)npt_leaf_good_moved(f, s.slot - i, i, s.pte & f->addr_mask,
-						 npte & f->addr_mask);
-	/* what the hardware may have set meanwhile is replaced either way */
-	npt_pte_publish(s.slot, npte);
-	npt_counts_put(t->word, &n);
-	npt_full_bit_settle(s.parent, f->full_bit, n.good, 0);
-	npt_flush_single_record(t, first, last, 0, 0);
-	return t->flush_hook ? npt_flush_tell(t) : 0;
+	r = leaf_one(t, &s, first, t->enc_bits | npt_addr_bits(t->fmt, pa), 1, 1);
+	return r == NPT_OP_TELL ? npt_op_told(t) : r;
 }

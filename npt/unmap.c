@@ -147,25 +147,30 @@ int npt_unmap_sparse(struct npt_table *t, uint64_t va, uint64_t size)
 
 /* npt_unmap's shortcut (op.h): a 4 KiB leaf whose table keeps other
  * entries (emptying one goes the whole way, which frees it and what empties
- * above). */
-static NPT_ALWAYS_INLINE int unmap_one(struct npt_table *t, const struct npt_seek *s, uint64_t ia)
+ * above). NPT_OP_TELL when done. kept: the common case of npt_unmap, which
+ * takes only the frame word the table keeps (no call). */
+static NPT_ALWAYS_INLINE int unmap_one(struct npt_table *t, const struct npt_seek *s, uint64_t ia,
+				       int kept)
 {
 	const struct npt_format *f = t->fmt;
 	const unsigned i = (unsigned)(ia >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-	uint64_t *tbl = s->slot - i;
+	uint64_t *tbl = s->slot - i, table_pa;
 	uint32_t *word;
 	struct npt_counts n;
 	unsigned k;
 
 	if (s->level != 0 || npt_is_shared(t, npt_root_level(t), s->root_idx))
 		return NPT_OP_SLOW;
-	word = npt_leaf_word(t, npt_pte_addr(f, *s->parent));
+	table_pa = npt_pte_addr(f, *s->parent);
+	word = kept ? npt_leaf_word_kept(t, table_pa) : npt_leaf_word(t, table_pa);
 	if (word) {
 		npt_counts_get(word, &n);
 		if (n.present == 1)
 			return NPT_OP_SLOW;
 		n.present--;
 		n.good -= (unsigned)npt_leaf_good_at(f, tbl, i, s->pte & f->addr_mask);
+	} else if (kept) {
+		return NPT_OP_SLOW;
 	} else {
 		for (k = 0; k < NPT_ENTRIES && (k == i || !npt_pte_present(f, tbl[k])); k++)
 			;
@@ -177,8 +182,8 @@ static NPT_ALWAYS_INLINE int unmap_one(struct npt_table *t, const struct npt_see
 		npt_counts_put(word, &n);
 	if (*s->parent & f->full_bit)
 		__atomic_fetch_and(s->parent, ~f->full_bit, __ATOMIC_RELAXED);
-	npt_flush_single(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
-	return 0;
+	npt_flush_single_record(t, ia, ia + NPT_PAGE_SIZE - 1, 0, 0);
+	return NPT_OP_TELL;
 }
 
 /* The whole way for what the shortcut leaves. */
@@ -202,9 +207,11 @@ static NPT_NOINLINE int unmap_other(struct npt_table *t, uint64_t va, uint64_t *
 		return NPT_ERR_INVAL;
 	err = npt_one_leaf(t, va, &s, &first, &last);
 	if (!err) {
-		err = unmap_one(t, &s, first);
+		err = unmap_one(t, &s, first, 0);
 		if (err == NPT_OP_SLOW)
 			err = unmap_slow(t, first, last);
+		else
+			err = npt_op_told(t);
 	}
 	if (err)
 		return npt_done(t, err);
@@ -215,38 +222,21 @@ static NPT_NOINLINE int unmap_other(struct npt_table *t, uint64_t va, uint64_t *
 	return 0;
 }
 
-/* The common case -- a table with a shape (shape.h), a 4 KiB leaf whose
- * table keeps other entries and whose frame word is the one kept in the
- * table, nothing shared -- makes no call but tail calls, so that it saves
- * no registers; anything else is unmap_other's, which decides it from the
- * start. The same steps as unmap_one. */
+/* The common case -- a table with a shape (shape.h), unmap_one's case with
+ * the frame word the table keeps -- makes no call but tail calls, so that
+ * it saves no registers; anything else is unmap_other's, which decides it
+ * from the start. */
 int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
 {
-	const struct npt_format *f;
 	struct npt_seek s;
-	struct npt_counts n;
 	uint64_t first, last;
-	unsigned i;
 
-	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) || s.level != 0 ||
-	    npt_is_shared(t, npt_root_level(t), s.root_idx) || !t->word ||
-	    t->word_pa != npt_pte_addr(t->fmt, *s.parent))
+	if (!t || !t->q.shape || npt_one_leaf_shaped(t, va, &s, &first, &last) ||
+	    unmap_one(t, &s, first, 1) != NPT_OP_TELL)
 		return unmap_other(t, va, pa, page_size);
-	npt_counts_get(t->word, &n);
-	if (n.present == 1)
-		return unmap_other(t, va, pa, page_size);
-	f = t->fmt;
-	i = (unsigned)(first >> NPT_PAGE_SHIFT) & (NPT_ENTRIES - 1);
-	n.present--;
-	n.good -= (unsigned)npt_leaf_good_at(f, s.slot - i, i, s.pte & f->addr_mask);
-	npt_pte_set(s.slot, 0);
-	npt_counts_put(t->word, &n);
-	if (*s.parent & f->full_bit)
-		__atomic_fetch_and(s.parent, ~f->full_bit, __ATOMIC_RELAXED);
 	if (pa)
-		*pa = npt_pte_addr(f, s.pte);
+		*pa = npt_pte_addr(t->fmt, s.pte);
 	if (page_size)
 		*page_size = NPT_PAGE_SIZE;
-	npt_flush_single_record(t, first, last, 0, 0);
-	return t->flush_hook ? npt_flush_tell(t) : 0;
+	return npt_op_told(t);
 }
