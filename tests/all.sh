@@ -52,9 +52,11 @@ tally() {
 
 # run NAME CONFIGURE-ARGS...: one build tree's tests.
 run() {
+	local t0=$SECONDS
 	echo "=== $1: ${*:2}"
 	build_test "$@"
 	tally "$1"
+	echo "=== $1: $((SECONDS - t0)) s"
 }
 
 run gcc --cc gcc --mode debug
@@ -63,6 +65,7 @@ CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan --cc clang --mode asa
 # The engine suites on other CPUs (clang-19, qemu-user; libcheck from arm64
 # multiarch, and for riscv64 built by scripts/cross-check.sh). Each runs its
 # tests one at a time on one core, so the two trees run side by side.
+t0=$SECONDS
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test aarch64 --target aarch64 &
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test riscv64 --target riscv64 &
 wait
@@ -70,10 +73,11 @@ echo "=== aarch64: --target aarch64"
 tally aarch64
 echo "=== riscv64: --target riscv64"
 tally riscv64
+echo "=== aarch64 and riscv64: $((SECONDS - t0)) s"
 
 # extra NAME CMD...: one more check, counted as one test.
 extra() {
-	local name=$1
+	local name=$1 t0=$SECONDS
 	shift
 	echo "=== $name"
 	if "$@"; then
@@ -81,6 +85,7 @@ extra() {
 	else
 		failed=$((failed + 1)); bad+=("$name")
 	fi
+	echo "=== $name: $((SECONDS - t0)) s"
 }
 
 # valgrind over the engine tests of the gcc debug build (reduced workload,
@@ -123,5 +128,6 @@ fi
 
 echo
 [ ${#bad[@]} -eq 0 ] || echo "failed: ${bad[*]}"
+echo "all runs: $SECONDS s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ ${#bad[@]} -eq 0 ]
