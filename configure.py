@@ -215,13 +215,13 @@ def write_fs_tests(n):
     """tests/fs: a C library of its own (startup, raw system calls, stdio,
     malloc, a libcheck work-alike) and the engine tests linked against it and
     the freestanding libnpt.a, with no other library at all."""
-    fcflags = '$cflags -Itests/fs/include -Itests/lib -DNPT_FS_HARNESS'
+    fcflags = '$cflags -Itests/fs/include -Itests/lib -Iuser -DNPT_FS_HARNESS'
     rt = []
     for src in files('tests/fs/*.c'):
         rt += n.build(obj(src), 'cc', src, cflags=fcflags)
     helpers = []
-    for src in ['tests/lib/testmm.c', 'tests/lib/model.c', 'tests/lib/tutil.c',
-                'tests/lib/invariants.c']:
+    for src in ['user/frames.c', 'tests/lib/testmm.c', 'tests/lib/model.c',
+                'tests/lib/tutil.c', 'tests/lib/invariants.c']:
         helpers += n.build(obj(src), 'cc', src, cflags=fcflags)
     programs = []
     for name in FS_TESTS:
@@ -293,11 +293,12 @@ def write_vmm(n, guests):
     srcs = files('vmm/*.c')
     if not srcs:
         return []
-    vcflags = '$cflags -Ivmm -DNPT_BUILDDIR=\\"$builddir\\"'
+    vcflags = '$cflags -Ivmm -Iuser -DNPT_BUILDDIR=\\"$builddir\\"'
     objs = []
     for src in srcs:
         objs += n.build(obj(src), 'cc', src, cflags=vcflags)
-    vmm = n.build('$builddir/vmm', 'link', objs + ['$builddir/libnpt.a'],
+    vmm = n.build('$builddir/vmm', 'link',
+                  objs + ['$builddir/libnpt_user.a', '$builddir/libnpt.a'],
                   order_only=guests, libs='$libs -lm -pthread')
     n.line()
     return vmm
@@ -398,7 +399,7 @@ def write_fuzz(n):
     n.var('fuzzcc', 'clang')
     n.var('fuzzflags', '-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g '
           '-fno-omit-frame-pointer -fsanitize=address,undefined '
-          '-fno-sanitize-recover=all -Inpt -Itests/lib -DNPT_SIMD=1')
+          '-fno-sanitize-recover=all -Inpt -Itests/lib -Iuser -DNPT_SIMD=1')
     n.rule('fuzzcc', '$fuzzcc -MMD -MF $out.d $fuzzflags $san -c $in -o $out',
            'FUZZCC $out', depfile='$out.d', deps='gcc')
     n.rule('fuzzlink', '$fuzzcc $fuzzflags -fsanitize=fuzzer -o $out $in -lpthread',
@@ -409,7 +410,7 @@ def write_fuzz(n):
                        'fuzzcc', src, san='-fsanitize=fuzzer-no-link')
     targets = files('tests/fuzz/fuzz_*.c')
     common = []
-    helpers = ['tests/lib/testmm.c', 'tests/lib/model.c',
+    helpers = ['user/frames.c', 'tests/lib/testmm.c', 'tests/lib/model.c',
                'tests/lib/invariants.c']
     for src in (files('npt/*.c') + files('arch/*.c') +
                 [h for h in helpers if os.path.exists(h)] +

@@ -4,7 +4,9 @@
  * addresses they hand out fit the format's output width and contiguous
  * blocks are aligned; a pool that runs dry is NPT_ERR_NOMEM with nothing
  * changed; bad pools are refused; a bad free stops the process; two
- * threads share one mm.
+ * threads share one mm. And the first-fit core every pool of the tree
+ * stands on (frames.h): placement, claims, splits, and each refused give
+ * with its reason and nothing changed.
  */
 #include <check.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "npt.h"
+#include "frames.h"
 #include "npt_user.h"
 #include "lib/check_main.h"
 #include "lib/tutil.h"
@@ -295,6 +298,83 @@ START_TEST(t_threads)
 }
 END_TEST
 
+/* The core's refusals change nothing: the states and counts are compared
+ * whole before and after. */
+static void give_refused(struct npt_frames *fr, uint64_t pa, uint64_t count, const char *why)
+{
+	unsigned char before[64];
+	const uint64_t used = fr->used, hint = fr->hint;
+	const char *got;
+
+	memcpy(before, fr->state, sizeof(before));
+	got = npt_frames_give(fr, pa, count);
+	ck_assert_msg(got && strcmp(got, why) == 0, "give 0x%llx+%llu: \"%s\", want \"%s\"",
+		      (unsigned long long)pa, (unsigned long long)count, got ? got : "(given)", why);
+	ck_assert(memcmp(before, fr->state, sizeof(before)) == 0);
+	ck_assert_uint_eq(fr->used, used);
+	ck_assert_uint_eq(fr->hint, hint);
+}
+
+START_TEST(t_frames_core)
+{
+	enum { BASE = 0x11000 }; /* frame 0x11: blocks align in physical addresses */
+	unsigned char state[64];
+	struct npt_frames fr;
+	uint64_t pa, a, b, c;
+
+	npt_frames_init(&fr, state, BASE, 64);
+	/* singles first fit, a block at the first address aligned to it */
+	ck_assert_int_eq(npt_frames_take(&fr, 1, 1, &a), 0);
+	ck_assert_uint_eq(a, BASE);
+	ck_assert_int_eq(npt_frames_take(&fr, 4, 4, &b), 0);
+	ck_assert_uint_eq(b, 0x14000);
+	ck_assert_int_eq(npt_frames_take(&fr, 1, 1, &c), 0);
+	ck_assert_uint_eq(c, 0x12000);
+	ck_assert_uint_eq(fr.used, 6);
+	ck_assert_int_eq(npt_frames_take(&fr, 3, 3, &pa), -1); /* align not a power of two */
+	ck_assert_int_eq(npt_frames_take(&fr, 0, 1, &pa), -1);
+	ck_assert_int_eq(npt_frames_take(&fr, 65, 1, &pa), -1);
+	/* gives: only what was handed out, as it was handed out */
+	give_refused(&fr, b, 1, "freed with another size than it was allocated");
+	give_refused(&fr, b, 2, "freed with another size than it was allocated");
+	give_refused(&fr, b + 0x1000, 3, "freed with another size than it was allocated");
+	give_refused(&fr, b, 5, "freeing a frame that is not allocated"); /* 0x18000 */
+	give_refused(&fr, 0x13000, 1, "freeing a frame that is not allocated");
+	give_refused(&fr, BASE - 0x1000, 1, "freeing a frame outside the pool");
+	give_refused(&fr, BASE + 64 * 0x1000, 1, "freeing a frame outside the pool");
+	give_refused(&fr, BASE + 63 * 0x1000, 2, "freeing a frame outside the pool");
+	give_refused(&fr, a + 8, 1, "freeing a frame outside the pool");
+	give_refused(&fr, a, 0, "freeing a frame outside the pool");
+	ck_assert_ptr_null(npt_frames_give(&fr, b, 4));
+	ck_assert_ptr_null(npt_frames_give(&fr, a, 1));
+	give_refused(&fr, a, 1, "freeing a frame that is not allocated");
+	ck_assert_uint_eq(fr.used, 1);
+	ck_assert_int_eq(npt_frames_take(&fr, 1, 1, &pa), 0); /* the lowest free again */
+	ck_assert_uint_eq(pa, a);
+	/* claims: free frames only, all or none; split blocks go back frame by frame */
+	ck_assert_int_eq(npt_frames_claim(&fr, 0x13000, 2), 0);
+	ck_assert_int_eq(npt_frames_claim(&fr, 0x14000, 2), -1); /* 0x14000 out, 0x15000 free */
+	ck_assert_uint_eq(state[4], NPT_FRAME_FREE);
+	ck_assert_int_eq(npt_frames_claim(&fr, BASE + 63 * 0x1000, 2), -1);
+	ck_assert_int_eq(npt_frames_take(&fr, 8, 8, &b), 0);
+	ck_assert_uint_eq(b, 0x18000);
+	npt_frames_split(&fr, b, 8);
+	give_refused(&fr, b, 8, "freed with another size than it was allocated");
+	for (pa = b; pa < b + 8 * 0x1000; pa += 0x1000)
+		ck_assert_ptr_null(npt_frames_give(&fr, pa, 1));
+	ck_assert_ptr_null(npt_frames_give(&fr, 0x13000, 1));
+	ck_assert_ptr_null(npt_frames_give(&fr, 0x14000, 1));
+	ck_assert_ptr_null(npt_frames_give(&fr, a, 1));
+	ck_assert_ptr_null(npt_frames_give(&fr, c, 1));
+	ck_assert_uint_eq(fr.used, 0);
+	for (pa = 0; pa < 64; pa++)
+		ck_assert_uint_eq(state[pa], NPT_FRAME_FREE);
+	/* the whole run, then nothing */
+	ck_assert_int_eq(npt_frames_take(&fr, 64, 1, &pa), 0);
+	ck_assert_int_eq(npt_frames_take(&fr, 1, 1, &pa), -1);
+}
+END_TEST
+
 static Suite *user_suite(void)
 {
 	Suite *s = suite_create("user");
@@ -308,6 +388,7 @@ static Suite *user_suite(void)
 	tcase_add_test(tc, t_pool_refused);
 	tcase_add_loop_test(tc, t_bad_free, 0, 6);
 	tcase_add_loop_test(tc, t_threads, HEAP, POOL + 1);
+	tcase_add_test(tc, t_frames_core);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,81 +7,43 @@
  */
 #include <string.h>
 
+#include "frames.h"
 #include "user_mm.h"
-
-enum { FREE = 0, SINGLE = 1, HEAD = 2, TAIL = 3 };
 
 struct pool {
 	struct npt_user_mm h;
 	unsigned char *mem;
-	uint64_t base_pa;
-	uint64_t frames; /* in mem, bookkeeping included */
-	uint64_t first;  /* first frame it hands out */
-	uint64_t hint;   /* no free frame below it */
-	unsigned char *state;
+	struct npt_frames fr; /* bookkeeping frames included, taken for good */
+	uint64_t first;       /* first frame it hands out */
 	uint32_t *words;
 };
 
 static int take(struct npt_user_mm *h, unsigned count, uint64_t *pa)
 {
 	struct pool *p = (struct pool *)h;
-	uint64_t align = 1, i, k;
+	uint64_t align = 1;
+	int err;
 
-	if (count == 0)
-		return -1;
 	while (align < count)
 		align <<= 1;
 	npt_user_lock(&p->h);
-	for (i = p->hint; i + count <= p->frames;) {
-		uint64_t skew = ((p->base_pa >> 12) + i) & (align - 1);
-
-		if (skew) {
-			i += align - skew;
-			continue;
-		}
-		for (k = 0; k < count && p->state[i + k] == FREE; k++)
-			;
-		if (k == count)
-			break;
-		i += k + 1;
-	}
-	if (i + count > p->frames) {
-		npt_user_unlock(&p->h);
-		return -1;
-	}
-	for (k = 0; k < count; k++)
-		p->state[i + k] = count == 1 ? SINGLE : k ? TAIL : HEAD;
-	if (count == 1 && i == p->hint)
-		p->hint = i + 1;
-	p->h.used += count;
+	err = npt_frames_take(&p->fr, count, align, pa);
+	if (!err)
+		p->h.used += count;
 	npt_user_unlock(&p->h);
-	*pa = p->base_pa + i * NPT_USER_FRAME;
-	return 0;
+	return err;
 }
 
 static void give(struct npt_user_mm *h, uint64_t pa, unsigned count)
 {
 	struct pool *p = (struct pool *)h;
-	const uint64_t i = (pa - p->base_pa) / NPT_USER_FRAME;
-	uint64_t k;
+	const char *bad;
 
 	npt_user_lock(&p->h);
-	if (pa < p->base_pa || (pa & (NPT_USER_FRAME - 1)) || i < p->first || count == 0 ||
-	    i + count > p->frames || i + count < i)
-		npt_user_bad_free("pool", "freeing a frame outside the pool", pa);
-	for (k = 0; k < count; k++) {
-		const unsigned want = count == 1 ? SINGLE : k ? TAIL : HEAD;
-
-		if (p->state[i + k] != want)
-			npt_user_bad_free("pool", p->state[i + k] == FREE
-				? "freeing a frame that is not allocated"
-				: "freed with another size than it was allocated", pa);
-	}
-	if (count > 1 && i + count < p->frames && p->state[i + count] == TAIL)
-		npt_user_bad_free("pool", "freed with another size than it was allocated", pa);
-	memset(p->state + i, FREE, count);
-	if (i < p->hint)
-		p->hint = i;
+	bad = npt_frames_index(&p->fr, pa) < p->first ? "freeing a frame outside the pool"
+						       : npt_frames_give(&p->fr, pa, count);
+	if (bad)
+		npt_user_bad_free("pool", bad, pa);
 	p->h.used -= count;
 	npt_user_unlock(&p->h);
 }
@@ -90,16 +52,14 @@ static void *pool_virt(void *ctx, uint64_t pa)
 {
 	struct pool *p = ctx;
 
-	return pa >= p->base_pa && (pa - p->base_pa) / NPT_USER_FRAME < p->frames
-		       ? p->mem + (pa - p->base_pa)
-		       : NULL;
+	return npt_frames_index(&p->fr, pa) != UINT64_MAX ? p->mem + (pa - p->fr.base_pa) : NULL;
 }
 
 static uint32_t *pool_word(void *ctx, uint64_t pa)
 {
 	struct pool *p = ctx;
 
-	return &p->words[(pa - p->base_pa) / NPT_USER_FRAME];
+	return &p->words[(pa - p->fr.base_pa) / NPT_USER_FRAME];
 }
 
 struct npt_mm *npt_user_pool_mm(void *mem, size_t size, uint64_t base_pa)
@@ -116,13 +76,10 @@ struct npt_mm *npt_user_pool_mm(void *mem, size_t size, uint64_t base_pa)
 		return NULL;
 	memset(p, 0, sizeof(*p));
 	p->mem = mem;
-	p->base_pa = base_pa;
-	p->frames = frames;
-	p->first = p->hint = meta;
+	p->first = meta;
 	p->words = (uint32_t *)(void *)(p + 1);
-	p->state = (unsigned char *)(p->words + frames);
-	memset(p->state, FREE, frames);
-	memset(p->state, SINGLE, meta); /* the bookkeeping's own frames, never free */
+	npt_frames_init(&p->fr, (unsigned char *)(p->words + frames), base_pa, frames);
+	npt_frames_claim(&p->fr, base_pa, meta); /* the bookkeeping's own frames, never free */
 	p->h.kind = NPT_USER_POOL;
 	p->h.capacity = frames - meta;
 	p->h.take = take;

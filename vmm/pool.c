@@ -1,6 +1,6 @@
 /*
- * Frame pools: a run of 4 KiB frames handed out by a bitmap, and the npt_mm
- * that lets npt build tables in them.
+ * Frame pools: a run of 4 KiB frames handed out first fit by npt's frame
+ * core (user/frames.h), and the npt_mm that lets npt build tables in them.
  *
  * The VMM uses three: the stage-1 pool (frames inside guest RAM, so the
  * guest's CPU walks what npt wrote; "physical" = guest-physical), the
@@ -15,91 +15,39 @@
 
 #include "vmm.h"
 
-static int bit(const struct pool *p, uint64_t i)
-{
-	return (p->bitmap[i / 64] >> (i % 64)) & 1;
-}
-
-static void set_bits(struct pool *p, uint64_t i, uint64_t n, int on)
-{
-	for (uint64_t k = i; k < i + n; k++) {
-		if (on)
-			p->bitmap[k / 64] |= 1ull << (k % 64);
-		else
-			p->bitmap[k / 64] &= ~(1ull << (k % 64));
-	}
-	if (on)
-		p->used += n;
-	else
-		p->used -= n;
-}
-
+/* A run comes out as single frames: the scenarios give back parts of runs
+ * (a frame whose last mapping went, a 2 MiB leaf moved off claimed frames),
+ * so a frame, not a run, is what pool_free checks. */
 int pool_alloc(struct pool *p, uint64_t count, uint64_t *pa)
 {
 	/* Contiguous runs are aligned to their size when that is a power of
 	 * two: npt's multi-frame roots need it, and 2 MiB runs can then back
-	 * 2 MiB leaves. Alignment is of the physical address, not the index. */
-	uint64_t align = (count & (count - 1)) ? 1 : count;
-	uint64_t first = p->base / PAGE_SIZE;
-
-	if (count == 0)
+	 * 2 MiB leaves. */
+	if (npt_frames_take(&p->fr, count, (count & (count - 1)) ? 1 : count, pa))
 		return -1;
-	for (uint64_t i = p->hint; i + count <= p->frames;) {
-		uint64_t skew = (first + i) % align;
-		if (skew) {
-			i += align - skew;
-			continue;
-		}
-		uint64_t k = 0;
-		while (k < count && !bit(p, i + k))
-			k++;
-		if (k == count) {
-			set_bits(p, i, count, 1);
-			if (count == 1) /* everything in [hint, i) was in use */
-				p->hint = i + 1;
-			*pa = p->base + i * PAGE_SIZE;
-			return 0;
-		}
-		i += k + 1;
-	}
-	return -1;
+	npt_frames_split(&p->fr, *pa, count);
+	return 0;
 }
 
 /* Freeing frames the pool does not hold, or holds free, is the VMM's own
- * bug: stop at once rather than corrupt the bitmap and hand a frame out
- * twice. */
+ * bug: stop at once rather than hand a frame out twice. */
 void pool_free(struct pool *p, uint64_t pa, uint64_t count)
 {
-	uint64_t i = (pa - p->base) / PAGE_SIZE;
-
-	if (pa < p->base || pa % PAGE_SIZE || i + count > p->frames || i + count < i) {
-		fprintf(stderr, "vmm: pool_free of 0x%llx + %llu frames outside the pool\n",
-			(unsigned long long)pa, (unsigned long long)count);
-		abort();
-	}
 	for (uint64_t k = 0; k < count; k++) {
-		if (!bit(p, i + k)) {
-			fprintf(stderr, "vmm: pool_free of frame 0x%llx, which is free\n",
-				(unsigned long long)(pa + k * PAGE_SIZE));
+		const char *bad = npt_frames_give(&p->fr, pa + k * PAGE_SIZE, 1);
+
+		if (bad) {
+			fprintf(stderr, "vmm: pool_free of 0x%llx + %llu frames: frame 0x%llx: %s\n",
+				(unsigned long long)pa, (unsigned long long)count,
+				(unsigned long long)(pa + k * PAGE_SIZE), bad);
 			abort();
 		}
 	}
-	set_bits(p, i, count, 0);
-	if (i < p->hint)
-		p->hint = i;
 }
 
 int pool_take(struct pool *p, uint64_t pa, uint64_t count)
 {
-	uint64_t i = (pa - p->base) / PAGE_SIZE;
-
-	if (pa < p->base || pa % PAGE_SIZE || i + count > p->frames)
-		return -1;
-	for (uint64_t k = 0; k < count; k++)
-		if (bit(p, i + k))
-			return -1;
-	set_bits(p, i, count, 1);
-	return 0;
+	return npt_frames_claim(&p->fr, pa, count);
 }
 
 /* ---- npt_mm callbacks ------------------------------------------------------ */
@@ -118,7 +66,7 @@ static void *mm_virt(void *ctx, uint64_t pa)
 {
 	struct pool *p = ctx;
 
-	return p->host + (pa - p->base);
+	return p->host + (pa - p->fr.base_pa);
 }
 
 static int mm_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
@@ -134,12 +82,11 @@ static void mm_free_contig(void *ctx, uint64_t pa, unsigned count)
 int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames)
 {
 	memset(p, 0, sizeof(*p));
-	p->bitmap = calloc((frames + 63) / 64 + 1, sizeof(uint64_t));
-	if (!p->bitmap)
+	p->state = malloc(frames ? frames : 1);
+	if (!p->state)
 		return -1;
+	npt_frames_init(&p->fr, p->state, base, frames);
 	p->host = host;
-	p->base = base;
-	p->frames = frames;
 	p->mm.ctx = p;
 	p->mm.alloc = mm_alloc;
 	p->mm.free = mm_free;
@@ -153,6 +100,6 @@ int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames)
 
 void pool_fini(struct pool *p)
 {
-	free(p->bitmap);
-	p->bitmap = NULL;
+	free(p->state);
+	p->state = NULL;
 }

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <linux/kvm.h>
 
+#include "frames.h" /* npt's first-fit frame core (user/) */
 #include "npt.h"
 #include "../guest/x86/mailbox.h"
 
@@ -95,11 +96,9 @@ static inline uint64_t rd64(const uint8_t *p)
  * out in a row are contiguous (which keeps demand-paged slots coalesced). */
 struct pool {
 	uint8_t *host;
-	uint64_t base;
-	uint64_t frames;
-	uint64_t *bitmap; /* bit set = in use */
-	uint64_t used;
-	uint64_t hint;    /* no free frame below this index */
+	struct npt_frames fr; /* which frames are out; its state lives on the host heap,
+				 never in guest RAM, which a guest may scribble over */
+	unsigned char *state;
 	struct npt_mm mm;
 };
 int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames);

@@ -62,10 +62,10 @@ static int frame_index(const struct testmm *mm, uint64_t pa, size_t *idx)
 	return 0;
 }
 
-/* kind[] of testmm: 1 single frame, 2 head of a contiguous block, 3 tail. */
+/* NPT_FRAME_SINGLE, _HEAD of a contiguous block or _TAIL (free: 0). */
 static unsigned frame_kind(const struct testmm *mm, size_t idx)
 {
-	return mm->kind[idx];
+	return mm->state[idx];
 }
 
 /* A leaf's output address is its address field masked to the leaf size:
@@ -133,7 +133,7 @@ static int check_table_entry(struct inv *v, unsigned ti, unsigned level, uint64_
 	if (!testmm_is_allocated(v->mm, pa))
 		return fail(v, ti, "level-%u table entry points to frame 0x%llx, which is free "
 			    "(use after free)", level, (unsigned long long)pa);
-	if (frame_kind(v->mm, idx) != 1)
+	if (frame_kind(v->mm, idx) != NPT_FRAME_SINGLE)
 		return fail(v, ti, "level-%u table entry points to frame 0x%llx inside a contiguous "
 			    "block (a root?)", level, (unsigned long long)pa);
 	if (v->owner[idx])
@@ -259,7 +259,8 @@ static int check_one(struct inv *v, unsigned ti)
 	if ((void *)t->root != testmm_va(v->mm, t->root_pa))
 		return fail(v, ti, "t->root is not the pool's view of root_pa");
 	for (k = 0; k < t->root_frames; k++) {
-		unsigned want = t->root_frames == 1 ? 1u : k ? 3u : 2u;
+		unsigned want = t->root_frames == 1 ? NPT_FRAME_SINGLE
+				: k ? NPT_FRAME_TAIL : NPT_FRAME_HEAD;
 
 		if (!testmm_is_allocated(v->mm, t->root_pa + k * FRAME) ||
 		    frame_kind(v->mm, idx + k) != want)
@@ -403,22 +404,22 @@ static void table_copy(void *dst, const struct npt_table *t)
 void inv_snap_take(struct inv_snap *s, struct testmm *mm, struct npt_table *const *tables,
 		   unsigned n)
 {
-	size_t words = (mm->nframes + 63) / 64, k, nalloc = 0;
+	size_t k, nalloc = 0;
 	unsigned i;
 
 	memset(s, 0, sizeof(*s));
 	s->nframes = mm->nframes;
-	s->bitmap = malloc(words * sizeof(uint64_t));
-	if (!s->bitmap)
+	s->state = malloc(mm->nframes);
+	if (!s->state)
 		abort();
-	memcpy(s->bitmap, mm->bitmap, words * sizeof(uint64_t));
-	for (k = 0; k < words; k++)
-		nalloc += (size_t)__builtin_popcountll(s->bitmap[k]);
+	memcpy(s->state, mm->state, mm->nframes);
+	for (k = 0; k < mm->nframes; k++)
+		nalloc += s->state[k] != NPT_FRAME_FREE;
 	s->bytes = malloc(nalloc ? nalloc * FRAME : 1);
 	if (!s->bytes)
 		abort();
 	for (k = 0; k < mm->nframes; k++)
-		if (s->bitmap[k / 64] >> (k % 64) & 1u) {
+		if (s->state[k] != NPT_FRAME_FREE) {
 			memcpy(s->bytes + s->nbytes, mm->pool + k * FRAME, FRAME);
 			s->nbytes += FRAME;
 		}
@@ -445,7 +446,7 @@ static int is_handle(struct npt_table *const *tables, unsigned n, uint64_t pa)
 int inv_snap_cmp(const struct inv_snap *s, struct testmm *mm, struct npt_table *const *tables,
 		 unsigned n, char *msg, size_t len)
 {
-	size_t words = (mm->nframes + 63) / 64, k, off = 0;
+	size_t k, off = 0;
 	struct npt_table cur;
 	unsigned i;
 
@@ -462,16 +463,16 @@ int inv_snap_cmp(const struct inv_snap *s, struct testmm *mm, struct npt_table *
 	if (testmm_live(mm) != s->live)
 		SNAP_FAIL("live frames %zu -> %zu (%s)", s->live, testmm_live(mm),
 			  testmm_live(mm) > s->live ? "leak" : "frames freed");
-	for (k = 0; k < words; k++)
-		if (s->bitmap[k] != mm->bitmap[k])
-			SNAP_FAIL("allocated frames differ near frame 0x%llx (a frame freed and "
-				  "another kept)",
-				  (unsigned long long)(mm->base_pa + (k * 64 + (size_t)__builtin_ctzll(
-						s->bitmap[k] ^ mm->bitmap[k])) * FRAME));
+	for (k = 0; k < mm->nframes; k++)
+		if (s->state[k] != mm->state[k])
+			SNAP_FAIL("frame 0x%llx was %s and is %s (a frame freed and another kept)",
+				  (unsigned long long)(mm->base_pa + k * FRAME),
+				  s->state[k] == NPT_FRAME_FREE ? "free" : "allocated",
+				  mm->state[k] == NPT_FRAME_FREE ? "free" : "allocated");
 	for (k = 0; k < mm->nframes; k++) {
 		size_t w;
 
-		if (!(s->bitmap[k / 64] >> (k % 64) & 1u))
+		if (s->state[k] == NPT_FRAME_FREE)
 			continue;
 		/* a handle frame (npt_new) is compared as struct npt_table below */
 		if (is_handle(tables, n, mm->base_pa + k * FRAME)) {
@@ -510,7 +511,7 @@ void inv_snap_free(struct inv_snap *s)
 {
 	unsigned i;
 
-	free(s->bitmap);
+	free(s->state);
 	free(s->bytes);
 	for (i = 0; i < s->n; i++)
 		free(s->tables[i]);

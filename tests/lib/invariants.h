@@ -58,7 +58,7 @@ uint64_t inv_owned_frames(struct testmm *mm, struct npt_table *t);
 
 struct inv_snap {
 	size_t nframes;
-	uint64_t *bitmap;           /* copy of the pool's allocation bitmap */
+	unsigned char *state;       /* copy of the pool's frame states */
 	unsigned char *bytes;       /* every allocated frame, in pool order */
 	size_t nbytes;
 	size_t live;

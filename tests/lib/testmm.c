@@ -8,8 +8,6 @@
 
 #define TM_FRAME 4096ull
 
-enum { K_FREE = 0, K_SINGLE = 1, K_HEAD = 2, K_TAIL = 3 };
-
 static void tm_die(const char *what, uint64_t pa)
 {
 	fprintf(stderr, "testmm: %s (pa 0x%llx)\n", what, (unsigned long long)pa);
@@ -19,20 +17,7 @@ static void tm_die(const char *what, uint64_t pa)
 
 static int tm_bit(const struct testmm *m, size_t i)
 {
-	return (int)((m->bitmap[i / 64] >> (i % 64)) & 1u);
-}
-
-static void tm_set(struct testmm *m, size_t i, unsigned char kind)
-{
-	m->bitmap[i / 64] |= 1ull << (i % 64);
-	m->kind[i] = kind;
-	m->words[i] = 0xa5a5a5a5u; /* npt must write the word before it reads it */
-}
-
-static void tm_clear(struct testmm *m, size_t i)
-{
-	m->bitmap[i / 64] &= ~(1ull << (i % 64));
-	m->kind[i] = K_FREE;
+	return m->fr.state[i] != NPT_FRAME_FREE;
 }
 
 /* Frame index of pa; aborts when pa is misaligned or outside the pool. */
@@ -44,7 +29,7 @@ static size_t tm_index(const struct testmm *m, uint64_t pa, const char *op)
 		snprintf(msg, sizeof msg, "%s: misaligned address", op);
 		tm_die(msg, pa);
 	}
-	if (pa < m->base_pa || (pa - m->base_pa) / TM_FRAME >= m->nframes) {
+	if (npt_frames_index(&m->fr, pa) == UINT64_MAX) {
 		snprintf(msg, sizeof msg, "%s: address outside the pool", op);
 		tm_die(msg, pa);
 	}
@@ -78,52 +63,69 @@ static int tm_inject(struct testmm *m)
 	return 0;
 }
 
-static int tm_alloc(void *ctx, uint64_t *pa)
+/* count frames (one, or a block aligned to its size), handed out filled
+ * with TESTMM_FILL_ALLOC and their words poisoned: npt must write both
+ * before it reads them. */
+static int tm_take(struct testmm *m, unsigned count, uint64_t *pa)
 {
-	struct testmm *m = ctx;
-	size_t w, nwords = (m->nframes + 63) / 64;
+	uint64_t align = 1;
+	size_t i, k;
 
 	if (!pa)
 		tm_die("alloc: NULL pa pointer", 0);
+	if (count == 0)
+		tm_die("alloc_contig: count 0", 0);
 	if (tm_inject(m))
 		return -1;
-	for (w = m->hint / 64; w < nwords; w++) {
-		uint64_t free_bits = ~m->bitmap[w];
-		size_t i;
-
-		if (!free_bits)
-			continue;
-		i = w * 64 + (size_t)__builtin_ctzll(free_bits);
-		if (i >= m->nframes)
-			break;
-		tm_set(m, i, K_SINGLE);
-		m->hint = i + 1;
-		m->live++;
-		m->allocs++;
-		memset(m->pool + i * TM_FRAME, TESTMM_FILL_ALLOC, TM_FRAME);
-		*pa = m->base_pa + i * TM_FRAME;
-		return 0;
+	while (align < count)
+		align <<= 1;
+	if (npt_frames_take(&m->fr, count, align, pa)) {
+		m->exhausted++;
+		return -1;
 	}
-	m->hint = m->nframes;
-	m->exhausted++;
-	return -1;
+	i = (size_t)((*pa - m->base_pa) / TM_FRAME);
+	for (k = 0; k < count; k++)
+		m->words[i + k] = 0xa5a5a5a5u;
+	memset(m->pool + i * TM_FRAME, TESTMM_FILL_ALLOC, count * TM_FRAME);
+	m->allocs++;
+	return 0;
+}
+
+/* Gives back what one tm_take handed out, filled with TESTMM_FILL_FREE;
+ * anything else aborts. */
+static void tm_give(struct testmm *m, uint64_t pa, unsigned count, const char *op)
+{
+	const char *bad;
+	char msg[96];
+
+	tm_index(m, pa, op);
+	bad = npt_frames_give(&m->fr, pa, count);
+	if (bad) {
+		snprintf(msg, sizeof msg, "%s: %s", op, bad);
+		tm_die(msg, pa);
+	}
+	memset(m->pool + (pa - m->base_pa), TESTMM_FILL_FREE, (size_t)count * TM_FRAME);
+	m->frees++;
+}
+
+static int tm_alloc(void *ctx, uint64_t *pa)
+{
+	return tm_take(ctx, 1, pa);
 }
 
 static void tm_free(void *ctx, uint64_t pa)
 {
-	struct testmm *m = ctx;
-	size_t i = tm_index(m, pa, "free");
+	tm_give(ctx, pa, 1, "free");
+}
 
-	if (!tm_bit(m, i))
-		tm_die("free: frame not allocated (double free or never allocated)", pa);
-	if (m->kind[i] != K_SINGLE)
-		tm_die("free: frame belongs to an alloc_contig block (use free_contig)", pa);
-	tm_clear(m, i);
-	memset(m->pool + i * TM_FRAME, TESTMM_FILL_FREE, TM_FRAME);
-	if (i < m->hint)
-		m->hint = i;
-	m->live--;
-	m->frees++;
+static int tm_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
+{
+	return tm_take(ctx, count, pa);
+}
+
+static void tm_free_contig(void *ctx, uint64_t pa, unsigned count)
+{
+	tm_give(ctx, pa, count, "free_contig");
 }
 
 static void *tm_p2v(void *ctx, uint64_t pa)
@@ -147,66 +149,6 @@ static uint32_t *tm_word(void *ctx, uint64_t pa)
 	return &m->words[i];
 }
 
-static int tm_alloc_contig(void *ctx, unsigned count, uint64_t *pa)
-{
-	struct testmm *m = ctx;
-	uint64_t align = (uint64_t)count * TM_FRAME;
-	size_t i, j;
-
-	if (!pa)
-		tm_die("alloc_contig: NULL pa pointer", 0);
-	if (count == 0)
-		tm_die("alloc_contig: count 0", 0);
-	if (tm_inject(m))
-		return -1;
-	/* first index whose pa is aligned to count frames */
-	i = (size_t)(((m->base_pa + align - 1) / align * align - m->base_pa) / TM_FRAME);
-	for (; i + count <= m->nframes; i += count) {
-		for (j = 0; j < count; j++)
-			if (tm_bit(m, i + j))
-				break;
-		if (j < count)
-			continue;
-		tm_set(m, i, K_HEAD);
-		for (j = 1; j < count; j++)
-			tm_set(m, i + j, K_TAIL);
-		m->live += count;
-		m->allocs++;
-		memset(m->pool + i * TM_FRAME, TESTMM_FILL_ALLOC, count * TM_FRAME);
-		*pa = m->base_pa + i * TM_FRAME;
-		return 0;
-	}
-	m->exhausted++;
-	return -1;
-}
-
-static void tm_free_contig(void *ctx, uint64_t pa, unsigned count)
-{
-	struct testmm *m = ctx;
-	size_t i = tm_index(m, pa, "free_contig"), j;
-
-	if (count == 0)
-		tm_die("free_contig: count 0", pa);
-	if (!tm_bit(m, i))
-		tm_die("free_contig: frame not allocated (double free or never allocated)", pa);
-	if (m->kind[i] != K_HEAD)
-		tm_die("free_contig: not the first frame of an alloc_contig block", pa);
-	if (i + count > m->nframes)
-		tm_die("free_contig: count runs past the pool", pa);
-	for (j = 1; j < count; j++)
-		if (m->kind[i + j] != K_TAIL)
-			tm_die("free_contig: count larger than the block", pa);
-	if (i + count < m->nframes && m->kind[i + count] == K_TAIL)
-		tm_die("free_contig: count smaller than the block", pa);
-	for (j = 0; j < count; j++)
-		tm_clear(m, i + j);
-	memset(m->pool + i * TM_FRAME, TESTMM_FILL_FREE, count * TM_FRAME);
-	if (i < m->hint)
-		m->hint = i;
-	m->live -= count;
-	m->frees++;
-}
-
 int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 {
 	void *p;
@@ -219,12 +161,10 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	if (p == MAP_FAILED)
 		return -1;
 	m->pool = p;
-	m->bitmap = calloc((nframes + 63) / 64, sizeof *m->bitmap);
-	m->kind = calloc(nframes, 1);
+	m->state = malloc(nframes);
 	m->words = malloc(nframes * sizeof(*m->words));
-	if (!m->bitmap || !m->kind || !m->words) {
-		free(m->bitmap);
-		free(m->kind);
+	if (!m->state || !m->words) {
+		free(m->state);
 		free(m->words);
 		munmap(p, nframes * TM_FRAME);
 		memset(m, 0, sizeof *m);
@@ -232,6 +172,7 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	}
 	m->base_pa = base_pa;
 	m->nframes = nframes;
+	npt_frames_init(&m->fr, m->state, base_pa, nframes);
 	m->fail_after = -1;
 	m->check_p2v = 1;
 	m->mm.ctx = m;
@@ -250,15 +191,14 @@ void testmm_destroy(struct testmm *m)
 {
 	if (m->pool)
 		munmap(m->pool, m->nframes * TM_FRAME);
-	free(m->bitmap);
-	free(m->kind);
+	free(m->state);
 	free(m->words);
 	memset(m, 0, sizeof *m);
 }
 
 size_t testmm_live(const struct testmm *m)
 {
-	return m->live;
+	return (size_t)m->fr.used;
 }
 
 unsigned long testmm_allocs(const struct testmm *m)

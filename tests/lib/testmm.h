@@ -1,5 +1,6 @@
 /*
- * testmm — a pool allocator for the test suites, with failure injection.
+ * testmm — the frame pool of the test suites (user/frames.h) with failure
+ * injection, poison and checks.
  *
  * Frames get fake physical addresses base_pa + i * 4096 inside one mmap'ed
  * pool (MAP_NORESERVE, touched lazily), so tables never depend on host
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "frames.h" /* the first-fit core of every frame pool (user/) */
 #include "npt.h"
 
 #define TESTMM_FILL_ALLOC 0xA5u
@@ -33,11 +35,9 @@ struct testmm {
 	unsigned char *pool;
 	uint64_t base_pa;
 	size_t nframes;
-	uint64_t *bitmap;       /* bit i: frame i allocated */
-	unsigned char *kind;    /* per frame: 0 free, 1 single, 2 contig head, 3 contig tail */
+	struct npt_frames fr;   /* which frames are out, and as what */
+	unsigned char *state;   /* fr's */
 	uint32_t *words;        /* per frame: npt_mm.frame_word */
-	size_t hint;            /* no free frame below this index */
-	size_t live;
 	unsigned long allocs;   /* successful alloc + alloc_contig calls */
 	unsigned long frees;    /* free + free_contig calls */
 	unsigned long attempts; /* alloc + alloc_contig calls */
