@@ -16,7 +16,8 @@
 # it finds is kept in BUILDDIR/fuzz/corpus-NAME. A crash or a failed check
 # aborts the run: the input is saved as BUILDDIR/fuzz/NAME-crash-*, and
 # FZ_VERBOSE=1 EXE that-file replays it (fuzz_npt prints every operation).
-# Exit status: 0 when every target ran out its time without a finding.
+# The targets run side by side, one per CPU ($NPT_FUZZ_JOBS). Exit status:
+# 0 when every target ran out its time without a finding.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -36,8 +37,9 @@ else
 	fi
 fi
 [ "${#exes[@]}" -gt 0 ] || { echo "usage: scripts/fuzz.sh --run EXE..."; exit 2; }
-failed=0
-for exe in "${exes[@]}"; do
+# one EXE: fuzzes it, its lines on stdout; exit status 1 on a finding.
+one() {
+	local exe=$1 dir name seeds rc
 	dir=$(dirname "$exe")
 	name=$(basename "$exe")
 	seeds=tests/fuzz/corpus-${name#fuzz_}
@@ -53,9 +55,23 @@ for exe in "${exes[@]}"; do
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -ne 0 ]; then
 		echo "fuzz: $name FAILED (exit $rc); full log in $dir/$name.log"
-		failed=1
-	else
-		echo "fuzz: $name: no crash, no failed check in ${seconds}s"
+		return 1
 	fi
+	echo "fuzz: $name: no crash, no failed check in ${seconds}s"
+}
+
+# One target per CPU ($NPT_FUZZ_JOBS) side by side, each single-threaded;
+# their lines in the order named.
+failed=0
+for exe in "${exes[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "${NPT_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}" ]; do
+		wait -n
+	done
+	one "$exe" >"$exe.out" 2>&1 &
+done
+wait
+for exe in "${exes[@]}"; do
+	cat "$exe.out"
+	grep -q "^fuzz: $(basename "$exe"): no crash" "$exe.out" || failed=1
 done
 exit "$failed"

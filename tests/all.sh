@@ -66,8 +66,8 @@ CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} run asan --cc clang --mode asa
 # multiarch, and for riscv64 built by scripts/cross-check.sh). Each runs its
 # tests one at a time on one core, so the two trees run side by side.
 t0=$SECONDS
-CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test aarch64 --target aarch64 &
-CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test riscv64 --target riscv64 &
+NPT_TEST_JOBS=1 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test aarch64 --target aarch64 &
+NPT_TEST_JOBS=1 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} build_test riscv64 --target riscv64 &
 wait
 echo "=== aarch64: --target aarch64"
 tally aarch64
