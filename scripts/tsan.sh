@@ -20,7 +20,7 @@ if ! command -v clang >/dev/null ||
 fi
 # shellcheck disable=SC2086 # the pkg-config flags are lists
 if ! clang -fsanitize=thread -O1 -g -std=c11 -D_GNU_SOURCE -DNPT_SIMD=1 -Wall -Wextra -Werror -Inpt \
-	-Itests/lib $check_cflags npt/*.c arch/*.c tests/lib/*.c tests/test_concurrent.c \
+	-Itests/lib -Iuser $check_cflags npt/*.c arch/*.c user/frames.c tests/lib/*.c tests/test_concurrent.c \
 	$check_libs -lpthread -o "$out/test_concurrent" >"$out/build.log" 2>&1; then
 	echo "FAIL: tsan test_concurrent (build), output:"
 	sed 's/^/    /' "$out/build.log"
