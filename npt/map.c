@@ -202,10 +202,10 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 	return 0;
 }
 
-/* Entries lo..hi of an all-empty table at level, covered whole by one
- * stretch of output (delta: output minus input address): leaves where the
- * level allows them, else, at level 1, whole leaf tables. 0 where neither
- * can go (the walk goes entry by entry). */
+/* Empty entries lo..hi of a table at level, covered whole by one stretch
+ * of output (delta: output minus input address): leaves where the level
+ * allows them, else, at level 1, whole leaf tables. 0 where neither can go
+ * (the walk goes entry by entry). */
 static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tref *tr,
 			 uint64_t base, unsigned lo, unsigned hi, uint64_t delta)
 {
@@ -215,10 +215,19 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 	unsigned k;
 
 	if ((o->leaf_levels >> level & 1) && !(delta & (esz - 1))) {
-		if (w->apply)
-			npt_run_fill(tr->tbl, lo, hi, o->tmpl[level],
-				     npt_addr_bits(f, base + (uint64_t)lo * esz + delta),
-				     esz >> f->addr_shift, f->addr_mask);
+		uint64_t addr = npt_addr_bits(f, base + (uint64_t)lo * esz + delta);
+
+		if (!w->apply)
+			return 1;
+		if (tr->fresh) {
+			npt_run_fill(tr->tbl, lo, hi, o->tmpl[level], addr, esz >> f->addr_shift,
+				     f->addr_mask);
+			return 1;
+		}
+		/* a table readers see: each entry whole (empty to present needs
+		 * no flush) */
+		for (k = lo; k <= hi; k++, addr += esz >> f->addr_shift)
+			npt_pte_set(&tr->tbl[k], o->tmpl[level] | addr);
 		return 1;
 	}
 	if (level != 1)
@@ -240,10 +249,11 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 	return 1;
 }
 
-/* An all-empty table above level 0: the entries the range covers whole, a
- * run for each stretch whose output follows on (one for map_region; for
- * npt_map_sg, as far as stretches end on entry boundaries). Nothing can
- * collide there, so the plan only counts. */
+/* A table above level 0: the entries the range covers whole, up to the
+ * first present one, a run for each stretch whose output follows on (one
+ * for map_region; for npt_map_sg, as far as stretches end on entry
+ * boundaries). Nothing can collide there, so the plan only counts; the
+ * apply pass finds the same entries empty, as nothing changed between. */
 static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
 		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi)
 {
@@ -251,11 +261,21 @@ static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *
 	const uint64_t esz = npt_level_size(level);
 	/* [flo, fhi]: the entries the range covers whole */
 	const unsigned flo = lo + (w->first > base + (uint64_t)lo * esz);
-	const unsigned fhi = hi - (w->last < base + (uint64_t)hi * esz + esz - 1);
+	unsigned fhi = hi - (w->last < base + (uint64_t)hi * esz + esz - 1);
 	unsigned k = flo;
 
 	if (flo > fhi || fhi > hi)
 		return 0;
+	if (!npt_tref_empty(tr)) {
+		if (!tr->tbl)
+			return 0; /* a virtual split: every entry a leaf */
+		for (k = flo; k <= fhi && !npt_pte_present(w->f, npt_pte_get(&tr->tbl[k])); k++)
+			;
+		if (k == flo)
+			return 0;
+		fhi = k - 1;
+		k = flo;
+	}
 	while (k <= fhi) {
 		const uint64_t ia = base + (uint64_t)k * esz;
 		uint64_t len, pa = map_out(o, ia, &len);

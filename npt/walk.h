@@ -19,9 +19,11 @@
  * the hot loops stay loops (runs.c):
  *  - leaves: the run [lo, hi] of a level-0 table, instead of one visit per
  *    entry;
- *  - empty: a table whose entries are all empty (a new one, or a virtual
- *    one the plan pass walks): the action may claim the entries the range
- *    covers whole ([*done_lo, *done_hi]); the others are visited as usual.
+ *  - empty: the empty entries of a table above level 0, all of them in a
+ *    new table or a virtual one the plan pass walks: the action may claim
+ *    a run of entries the range covers whole ([*done_lo, *done_hi]), which
+ *    it has checked are empty where the table is live; the others are
+ *    visited as usual.
  *
  * Tables a walk reads are real (in memory), fresh (allocated for this call:
  * the entries in range count as empty without being read, the others are
@@ -86,8 +88,9 @@ struct npt_walk_ops {
 	/* optional: a run of a level-0 table */
 	int (*leaves)(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
 		      unsigned hi);
-	/* optional: an all-empty table above level 0; claims [*done_lo, *done_hi]
-	 * (*done_lo > *done_hi: nothing) */
+	/* optional: a table above level 0 (every entry empty where
+	 * npt_tref_empty); claims [*done_lo, *done_hi] (*done_lo > *done_hi:
+	 * nothing) */
 	int (*empty)(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
 		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi);
 };
@@ -172,13 +175,21 @@ static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct n
 	struct npt_table *t = w->t;
 	const uint64_t esz = npt_level_size(level);
 	const int root = level == npt_root_level(t);
+	/* Only the first and the last entry can stick out of the range: the
+	 * two tests once, not one pair per entry. */
+	const int lo_full = w->first <= base + (uint64_t)lo * esz;
+	const int hi_full = base + (uint64_t)hi * esz + (esz - 1) <= w->last;
+	uint64_t ebase = base + (uint64_t)lo * esz;
 	unsigned i, kind;
 	int r;
 
-	for (i = lo; i <= hi; i++) {
+	if (dlo > dhi)
+		dlo = NPT_ROOT_MAX_ENTRIES; /* nothing claimed: no i is dlo */
+	for (i = lo; i <= hi; i++, ebase += esz) {
 		struct npt_ctx c;
 
-		if (i == dlo && dlo <= dhi) {
+		if (i == dlo) {
+			ebase += (uint64_t)(dhi - i) * esz;
 			i = dhi;
 			continue;
 		}
@@ -196,10 +207,10 @@ static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct n
 			c.shared = shared || (root && npt_is_shared(t, level, i));
 		}
 		c.slot = tr->tbl ? &tr->tbl[i] : NULL;
-		c.base = base + (uint64_t)i * esz;
+		c.base = ebase;
 		c.level = level;
 		c.idx = i;
-		c.full = w->first <= c.base && c.base + (esz - 1) <= w->last;
+		c.full = (i != lo || lo_full) && (i != hi || hi_full);
 		c.skip = 0;
 		c.descend = 0;
 		r = npt_visit_entry(w, ops, &c, kind, self);
@@ -227,7 +238,7 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 		w->shared = shared;
 		return ops->leaves(w, &tr, base, lo, hi);
 	}
-	if (ops->empty && npt_tref_empty(&tr)) {
+	if (ops->empty) {
 		r = ops->empty(w, level, &tr, base, lo, hi, &dlo, &dhi);
 		if (r)
 			return r;
