@@ -249,23 +249,18 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 	return 1;
 }
 
-/* A table above level 0: the entries the range covers whole, up to the
- * first present one, a run for each stretch whose output follows on (one
+/* A table above level 0: the entries the range covers whole (flo..fhi), up
+ * to the first present one, a run for each stretch whose output follows on (one
  * for map_region; for npt_map_sg, as far as stretches end on entry
  * boundaries). Nothing can collide there, so the plan only counts; the
  * apply pass finds the same entries empty, as nothing changed between. */
 static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
-		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi)
+		     unsigned flo, unsigned fhi, unsigned *done_lo, unsigned *done_hi)
 {
 	struct npt_op *o = npt_op_of(w);
 	const uint64_t esz = npt_level_size(level);
-	/* [flo, fhi]: the entries the range covers whole */
-	const unsigned flo = lo + (w->first > base + (uint64_t)lo * esz);
-	unsigned fhi = hi - (w->last < base + (uint64_t)hi * esz + esz - 1);
 	unsigned k = flo;
 
-	if (flo > fhi || fhi > hi)
-		return 0;
 	if (!npt_tref_empty(tr)) {
 		if (!tr->tbl)
 			return 0; /* a virtual split: every entry a leaf */

@@ -89,10 +89,10 @@ struct npt_walk_ops {
 	int (*leaves)(struct npt_walk *w, const struct npt_tref *tr, uint64_t base, unsigned lo,
 		      unsigned hi);
 	/* optional: a table above level 0 (every entry empty where
-	 * npt_tref_empty); claims [*done_lo, *done_hi] (*done_lo > *done_hi:
-	 * nothing) */
+	 * npt_tref_empty) with entries flo..fhi covered whole by the range;
+	 * claims [*done_lo, *done_hi] of them (*done_lo > *done_hi: nothing) */
 	int (*empty)(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
-		     unsigned lo, unsigned hi, unsigned *done_lo, unsigned *done_hi);
+		     unsigned flo, unsigned fhi, unsigned *done_lo, unsigned *done_hi);
 };
 
 /* A walk in progress; operations embed it first in their own state. */
@@ -169,16 +169,12 @@ static NPT_ALWAYS_INLINE int npt_visit_entry(struct npt_walk *w, const struct np
 static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct npt_walk_ops *ops,
 					      unsigned level, const struct npt_tref *tr,
 					      uint64_t base, int shared, unsigned lo, unsigned hi,
-					      unsigned dlo, unsigned dhi, int real,
-					      npt_walk_fn *self)
+					      int lo_full, int hi_full, unsigned dlo, unsigned dhi,
+					      int real, npt_walk_fn *self)
 {
 	struct npt_table *t = w->t;
 	const uint64_t esz = npt_level_size(level);
 	const int root = level == npt_root_level(t);
-	/* Only the first and the last entry can stick out of the range: the
-	 * two tests once, not one pair per entry. */
-	const int lo_full = w->first <= base + (uint64_t)lo * esz;
-	const int hi_full = base + (uint64_t)hi * esz + (esz - 1) <= w->last;
 	uint64_t ebase = base + (uint64_t)lo * esz;
 	unsigned i, kind;
 	int r;
@@ -225,10 +221,15 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 					    unsigned level, struct npt_tref tr, uint64_t base,
 					    int shared, npt_walk_fn *self)
 {
+	const uint64_t esz = npt_level_size(level);
 	unsigned lo, hi, dlo = NPT_ROOT_MAX_ENTRIES, dhi = 0;
-	int r;
+	int lo_full, hi_full, r;
 
 	npt_slice(w->t, level, base, w->first, w->last, &lo, &hi);
+	/* Only the first and the last entry can stick out of the range: the
+	 * two tests once, not one pair per entry. */
+	lo_full = w->first <= base + (uint64_t)lo * esz;
+	hi_full = base + (uint64_t)hi * esz + (esz - 1) <= w->last;
 	if (tr.fresh) {
 		/* entries out of range: zeroed; in range: the walk writes them */
 		npt_memset(tr.tbl, 0, lo * sizeof(uint64_t));
@@ -238,14 +239,16 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 		w->shared = shared;
 		return ops->leaves(w, &tr, base, lo, hi);
 	}
-	if (ops->empty) {
-		r = ops->empty(w, level, &tr, base, lo, hi, &dlo, &dhi);
-		if (r)
-			return r;
+	if (ops->empty && lo + !lo_full + !hi_full <= hi) { /* an entry covered whole */
+		r = ops->empty(w, level, &tr, base, lo + !lo_full, hi - !hi_full, &dlo, &dhi);
+		if (r || (dlo == lo && dhi == hi))
+			return r; /* an error, or every entry claimed */
 	}
 	if (tr.tbl && !tr.fresh)
-		return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, dlo, dhi, 1, self);
-	return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, dlo, dhi, 0, self);
+		return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, lo_full, hi_full,
+					dlo, dhi, 1, self);
+	return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, lo_full, hi_full, dlo,
+				dhi, 0, self);
 }
 
 /* The recursive function that instantiates the walker for one set of ops. */
