@@ -258,6 +258,8 @@ static int pwalk_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t 
 	struct pwalk *p = (struct pwalk *)(void *)w;
 	const struct npt_format *f = w->f;
 	const uint64_t *tbl = tr->tbl;
+	/* pwalk_decode's memo test, inline: the flag bits of a 4 KiB leaf */
+	const uint64_t keep = ~(f->addr_mask & ~((NPT_PAGE_SIZE >> f->addr_shift) - 1));
 	struct npt_visit v;
 	unsigned i;
 	int r;
@@ -278,7 +280,9 @@ static int pwalk_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t 
 		v.va = npt_ia_to_va(w->t, base + ((uint64_t)i << NPT_PAGE_SHIFT));
 		v.pte = pte;
 		v.pa = npt_pte_addr(f, pte) & ~(NPT_PAGE_SIZE - 1);
-		v.flags = pwalk_decode(p, 0, pte, NPT_PAGE_SIZE);
+		v.flags = p->memo_valid && p->memo_level == 0 && (pte & keep) == p->memo_bits
+				  ? p->memo_flags
+				  : pwalk_decode(p, 0, pte, NPT_PAGE_SIZE);
 		r = p->visit(&v, p->arg);
 		if (r)
 			return r;

@@ -184,7 +184,7 @@ static NPT_ALWAYS_INLINE int npt_walk_entries(struct npt_walk *w, const struct n
 	for (i = lo; i <= hi; i++, ebase += esz) {
 		struct npt_ctx c;
 
-		if (i == dlo) {
+		if (ops->empty && i == dlo) { /* only an empty action claims */
 			ebase += (uint64_t)(dhi - i) * esz;
 			i = dhi;
 			continue;
