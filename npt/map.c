@@ -202,10 +202,42 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 	return 0;
 }
 
+/* Empty entries lo..hi at level, whose level below takes leaves the output
+ * is aligned to: a new table of those leaves under each, filled before it
+ * is published (a leaf table: one full run, its counts and full_bit
+ * set). 0 where the level below cannot (the walk goes entry by entry). */
+static int whole_tables(struct npt_walk *w, unsigned level, const struct npt_tref *tr,
+			uint64_t base, unsigned lo, unsigned hi, uint64_t delta)
+{
+	struct npt_op *o = npt_op_of(w);
+	const struct npt_format *f = w->f;
+	const uint64_t esz = npt_level_size(level), bsz = npt_level_size(level - 1);
+	const struct npt_counts full = { NPT_ENTRIES, NPT_ENTRIES };
+	unsigned k;
+
+	if (!(o->leaf_levels >> (level - 1) & 1) || (delta & (bsz - 1)))
+		return 0;
+	if (!w->apply) {
+		o->need += hi - lo + 1;
+		return 1;
+	}
+	for (k = lo; k <= hi; k++) {
+		uint64_t pa = npt_prealloc_take(w->t, &o->cache);
+
+		if (level == 1)
+			npt_counts_put(npt_leaf_word(w->t, pa), &full);
+		npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[level - 1],
+			     npt_addr_bits(f, base + (uint64_t)k * esz + delta), bsz >> f->addr_shift,
+			     f->addr_mask);
+		npt_pte_publish(&tr->tbl[k], npt_table_pte(f, pa, level, 1));
+	}
+	return 1;
+}
+
 /* Empty entries lo..hi of a table at level, covered whole by one stretch
  * of output (delta: output minus input address): leaves where the level
- * allows them, else, at level 1, whole leaf tables. 0 where neither can go
- * (the walk goes entry by entry). */
+ * allows them, else whole tables of the level below's leaves. 0 where
+ * neither can go (the walk goes entry by entry). */
 static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tref *tr,
 			 uint64_t base, unsigned lo, unsigned hi, uint64_t delta)
 {
@@ -230,23 +262,7 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 			npt_pte_set(&tr->tbl[k], o->tmpl[level] | addr);
 		return 1;
 	}
-	if (level != 1)
-		return 0;
-	if (!w->apply) {
-		o->need += hi - lo + 1;
-		return 1;
-	}
-	for (k = lo; k <= hi; k++) {
-		const struct npt_counts full = { NPT_ENTRIES, NPT_ENTRIES };
-		uint64_t pa = npt_prealloc_take(w->t, &o->cache);
-
-		npt_counts_put(npt_leaf_word(w->t, pa), &full);
-		npt_run_fill(npt_virt(w->t, pa), 0, NPT_ENTRIES - 1, o->tmpl[0],
-			     npt_addr_bits(f, base + (uint64_t)k * esz + delta),
-			     NPT_PAGE_SIZE >> f->addr_shift, f->addr_mask);
-		npt_pte_publish(&tr->tbl[k], npt_table_pte(f, pa, 1, 1));
-	}
-	return 1;
+	return whole_tables(w, level, tr, base, lo, hi, delta);
 }
 
 /* A table above level 0: the entries the range covers whole (flo..fhi), up

@@ -208,6 +208,33 @@ START_TEST(t_leaf_sizes)
 		one_layout(&c, A, P + PG, 2 * lsize(1), NPT_MAP_HUGE, "pa off by a page");
 		one_layout(&c, A + PG, P, 2 * lsize(1), NPT_MAP_HUGE, "va off by a page");
 	}
+	/* an entry above the 2 MiB level covered whole, 2 MiB leaves allowed:
+	 * made as whole tables below it, of 2 MiB leaves where pa is aligned
+	 * for them, else of 4 KiB leaves (too many for one_layout's greedy) */
+	if (fctx_has_leaf(&c, 1) && c.info.levels > 2 && fctx_fits(&c, lsize(2), 4 * lsize(2))) {
+		uint64_t A = fctx_area(&c, lsize(2), 4 * lsize(2)) + lsize(2);
+		uint64_t P = fctx_pa(&c, lsize(2), 4 * lsize(2)) + lsize(2);
+		const uint64_t off[] = { 0, lsize(1), PG };
+
+		for (k = 0; k < 3; k++) {
+			struct npt_table *t = fctx_new(&c);
+			struct tree_stats st;
+
+			TU_CTX("a whole level-2 entry, pa + 0x%llx, NPT_MAP_2M",
+			       (unsigned long long)off[k]);
+			EXPECT_OK(&c, npt_map_region(t, A, P + off[k], lsize(2), c.rw, NPT_MAP_2M));
+			check_tree(&c, t, 0, &st);
+			ck_assert_msg(st.leaves[1] == (off[k] % lsize(1) ? 0 : 512) &&
+					      st.leaves[0] == (off[k] % lsize(1) ? 512 * 512 : 0),
+				      "[%s] %s: %lu 2 MiB and %lu 4 KiB leaves", c.name, tu_ctx,
+				      st.leaves[1], st.leaves[0]);
+			check_mapped(&c, t, A, P + off[k], lsize(2), c.rw, __LINE__);
+			EXPECT_OK(&c, npt_unmap_region(t, A, lsize(2)));
+			expect_empty_table(&c, t, tu_ctx);
+			npt_free(t);
+			tu_ctx[0] = 0;
+		}
+	}
 	/* aligned for 2 MiB but not for 1 GiB: 2 MiB leaves only */
 	if (fctx_has_leaf(&c, 1) && fctx_has_leaf(&c, 2) && fctx_fits(&c, lsize(2), 6 * lsize(2))) {
 		uint64_t A = fctx_area(&c, lsize(2), 6 * lsize(2)) + lsize(2);
