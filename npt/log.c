@@ -377,8 +377,8 @@ static NPT_NOINLINE int log_fault_other(struct npt_table *t, uint64_t va)
 
 /* The common case -- a table with a shape (shape.h), a 4 KiB leaf, no
  * shared root entry, log_grant's case -- makes no call but tail calls, so
- * that it saves no registers; anything else is log_fault_other's, which
- * decides it from the start. */
+ * that nothing lives across a call; anything else is log_fault_other's,
+ * which decides it from the start. */
 int npt_log_write_fault(struct npt_table *t, uint64_t va)
 {
 	const struct npt_format *f;

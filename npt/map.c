@@ -551,8 +551,8 @@ static NPT_NOINLINE int map_other(struct npt_table *t, uint64_t va, uint64_t pa,
 }
 
 /* The common case -- a table with a shape (shape.h), a 4 KiB page, map_one's
- * kept case -- makes no call, so that it saves no registers; anything else
- * is map_other's, which decides it from the start. */
+ * kept case -- makes no call, so that nothing lives across a call; anything
+ * else is map_other's, which decides it from the start. */
 int npt_map(struct npt_table *t, uint64_t va, uint64_t pa, uint64_t page_size, unsigned flags)
 {
 	struct npt_seek s;

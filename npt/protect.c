@@ -274,8 +274,8 @@ static NPT_NOINLINE int protect_other(struct npt_table *t, uint64_t va, unsigned
 
 /* The common case -- a table with a shape (shape.h), the flags' bits in the
  * encode cache, leaf_one's kept case -- makes no call but tail calls, so
- * that it saves no registers; anything else is protect_other's, which
- * decides it from the start. */
+ * that nothing lives across a call; anything else is protect_other's,
+ * which decides it from the start. */
 int npt_protect(struct npt_table *t, uint64_t va, unsigned flags)
 {
 	struct npt_seek s;
@@ -378,7 +378,7 @@ static NPT_NOINLINE int remap_other(struct npt_table *t, uint64_t va, uint64_t p
 
 /* The common case -- a table with a shape (shape.h), a 4 KiB leaf, the
  * flags' bits in the encode cache, leaf_one's kept case -- makes no call
- * but tail calls, so that it saves no registers; anything else is
+ * but tail calls, so that nothing lives across a call; anything else is
  * remap_other's, which decides it from the start. */
 int npt_remap(struct npt_table *t, uint64_t va, uint64_t pa, unsigned flags)
 {

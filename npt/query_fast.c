@@ -16,7 +16,7 @@
 /* npt_query's common case: an NPT_MM_LINEAR allocator, no flags wanted, a
  * format whose address field is in place (addr_shift 0) and whose present and
  * leaf bits lie outside it. Compiled once per root level, so the walk is
- * unrolled with constant shifts; it makes no call, so it saves no registers.
+ * unrolled with constant shifts; it makes no call.
  * One test per level: an entry whose present and leaf bits are those of the
  * format's table entries (table_bits) is a table, exactly as
  * npt_pte_present / npt_pte_leaf would say. Anything else -- a leaf, an empty

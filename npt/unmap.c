@@ -224,8 +224,8 @@ static NPT_NOINLINE int unmap_other(struct npt_table *t, uint64_t va, uint64_t *
 
 /* The common case -- a table with a shape (shape.h), unmap_one's case with
  * the frame word the table keeps -- makes no call but tail calls, so that
- * it saves no registers; anything else is unmap_other's, which decides it
- * from the start. */
+ * nothing lives across a call; anything else is unmap_other's, which
+ * decides it from the start. */
 int npt_unmap(struct npt_table *t, uint64_t va, uint64_t *pa, uint64_t *page_size)
 {
 	struct npt_seek s;
