@@ -68,6 +68,10 @@ struct npt_table {
 	 * flags -> bits), so a run of calls with the same flags encodes once */
 	uint64_t enc_bits;
 	uint64_t enc_key; /* npt_enc_key(level, flags) of enc_bits, 0: none yet */
+	/* the region calls' leaf bits per level of the last flags and levels
+	 * encoded (npt_op_flags), likewise */
+	uint64_t tmpl[NPT_MAX_LEVELS];
+	uint64_t tmpl_key; /* 1 | flags << 1 | levels << 33 of tmpl, 0: none yet */
 	/* the frame word of the leaf table used last (npt_leaf_word), while
 	 * the table holds that frame: the single-page calls in one leaf table
 	 * make no call for it */

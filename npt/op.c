@@ -160,18 +160,30 @@ int npt_op_run(struct npt_op *o, npt_walk_fn *fn)
 
 int npt_op_flags(struct npt_op *o, unsigned flags, unsigned levels)
 {
-	const struct npt_format *f = o->w.t->fmt;
+	struct npt_table *t = o->w.t;
+	const struct npt_format *f = t->fmt;
+	const uint64_t key = 1 | (uint64_t)flags << 1 | (uint64_t)levels << 33;
 	unsigned level;
 	int err;
 
 	if (flags & ~f->flags)
 		return NPT_ERR_FLAGS;
+	if (t->tmpl_key == key) {
+		/* the same answer as last time: encoding reads only the format */
+		for (level = 0; level < f->levels; level++)
+			if (levels >> level & 1)
+				o->tmpl[level] = t->tmpl[level];
+		return 0;
+	}
+	t->tmpl_key = 0; /* until every level below is in */
 	for (level = 0; level < f->levels; level++) {
 		if (!(levels >> level & 1))
 			continue;
 		err = f->encode(f, level, flags, &o->tmpl[level]);
 		if (err)
 			return err;
+		t->tmpl[level] = o->tmpl[level];
 	}
+	t->tmpl_key = key;
 	return 0;
 }

@@ -387,8 +387,8 @@ uint64_t inv_owned_frames(struct testmm *mm, struct npt_table *t)
 /* ---- snapshots ------------------------------------------------------------ */
 
 /* struct npt_table without the TLB record (a failed call resets it) and the
- * single-page calls' encoding memo (flags -> leaf bits, the same answer
- * whenever asked: a failed call may have filled it). */
+ * encoding memos (flags -> leaf bits, the same answer whenever asked: a
+ * failed call may have filled them). */
 static void table_copy(void *dst, const struct npt_table *t)
 {
 	struct npt_table *d = dst;
@@ -397,6 +397,8 @@ static void table_copy(void *dst, const struct npt_table *t)
 	memset(&d->last_flush, 0, sizeof(d->last_flush));
 	d->enc_bits = 0;
 	d->enc_key = 0;
+	memset(d->tmpl, 0, sizeof(d->tmpl));
+	d->tmpl_key = 0;
 	d->word_pa = 0;
 	d->word = NULL;
 }
