@@ -266,8 +266,8 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 }
 
 /* A table above level 0: the entries the range covers whole (flo..fhi), up
- * to the first present one, a run for each stretch whose output follows on (one
- * for map_region; for npt_map_sg, as far as stretches end on entry
+ * to the first present one, a run for each stretch whose output follows on
+ * (one for map_region; for npt_map_sg, as far as stretches end on entry
  * boundaries). Nothing can collide there, so the plan only counts; the
  * apply pass finds the same entries empty, as nothing changed between. */
 static int map_empty(struct npt_walk *w, unsigned level, const struct npt_tref *tr, uint64_t base,
