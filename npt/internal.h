@@ -341,14 +341,6 @@ static inline void npt_flush_single_record(struct npt_table *t, uint64_t first, 
 /* The flush hook with the record; returns 0 (a call's last step, so that
  * it can be a tail call). */
 int npt_flush_tell(struct npt_table *t);
-/* Record and hook at once, inline, for the single-page calls. */
-static inline void npt_flush_single(struct npt_table *t, uint64_t first, uint64_t last,
-				    unsigned level, unsigned flags)
-{
-	npt_flush_single_record(t, first, last, level, flags);
-	if (t->flush_hook)
-		t->flush_hook(t->flush_arg, &t->last_flush);
-}
 /* 1 if changing the present entry old at level into the present entry new
  * needs break-before-make on this table (format requires it, hook set). */
 int npt_needs_bbm_slow(const struct npt_table *t, unsigned level, uint64_t old, uint64_t new);

@@ -462,10 +462,7 @@ static NPT_ALWAYS_INLINE int map_one(struct npt_table *t, const struct npt_seek 
 		/* kept: map_kept found it to be the one the table keeps */
 		uint32_t *word = kept ? t->word : npt_leaf_word(t, npt_pte_addr(f, *s->parent));
 
-		if (word)
-			npt_leaf_adjust_word(f, word, s->parent, 1, good, may_set);
-		else
-			npt_leaf_adjust_read(t, s->parent, tbl, 1, may_set);
+		npt_leaf_adjust_in(t, word, s->parent, tbl, 1, good, may_set);
 	}
 	return 0;
 }

@@ -201,14 +201,19 @@ static inline unsigned npt_leaf_adjust_word(const struct npt_format *f, uint32_t
 	npt_full_bit_settle(parent, f->full_bit, n.good, may_set);
 	return n.present;
 }
-static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
-				       int dpresent, int dgood, int may_set)
+/* The same with the frame word given (NULL: the mm keeps none, read tbl). */
+static inline unsigned npt_leaf_adjust_in(struct npt_table *t, uint32_t *word, uint64_t *parent,
+					  const uint64_t *tbl, int dpresent, int dgood, int may_set)
 {
-	uint32_t *word = npt_leaf_word(t, npt_pte_addr(t->fmt, *parent));
-
 	if (!word)
 		return npt_leaf_adjust_read(t, parent, tbl, dpresent, may_set);
 	return npt_leaf_adjust_word(t->fmt, word, parent, dpresent, dgood, may_set);
+}
+static inline unsigned npt_leaf_adjust(struct npt_table *t, uint64_t *parent, const uint64_t *tbl,
+				       int dpresent, int dgood, int may_set)
+{
+	return npt_leaf_adjust_in(t, npt_leaf_word(t, npt_pte_addr(t->fmt, *parent)), parent, tbl,
+				  dpresent, dgood, may_set);
 }
 int npt_table_empty(const struct npt_format *f, const uint64_t *tbl);
 /* Good entries (struct npt_counts) among i and i + 1 of a leaf table if

@@ -217,10 +217,8 @@ static NPT_ALWAYS_INLINE int leaf_one(struct npt_table *t, const struct npt_seek
 		/* what the hardware may have set meanwhile is replaced either way */
 		npt_pte_publish(s->slot, npte);
 	}
-	if (counts && word)
-		npt_leaf_adjust_word(f, word, s->parent, 0, dgood, 0);
-	else if (counts)
-		npt_leaf_adjust_read(t, s->parent, tbl, 0, 0);
+	if (counts)
+		npt_leaf_adjust_in(t, word, s->parent, tbl, 0, dgood, 0);
 	if (bbm) {
 		npt_flush_end(t, 0, 0, 0);
 		return 0;

@@ -101,8 +101,6 @@ int npt_frame_alloc(struct npt_table *t, uint64_t *pa)
 	return 0;
 }
 
-/* The last frames npt_frame_alloc gave, undone in reverse order: back where
- * they came from, the cache exactly as it was. */
 /* A frame leaves the table: its frame word is no longer npt's to use. */
 static void forget_word(struct npt_table *t, uint64_t pa)
 {
@@ -110,6 +108,8 @@ static void forget_word(struct npt_table *t, uint64_t pa)
 		t->word = NULL;
 }
 
+/* The last frames npt_frame_alloc gave, undone in reverse order: back where
+ * they came from, the cache exactly as it was. */
 void npt_frame_unalloc(struct npt_table *t, uint64_t pa)
 {
 	forget_word(t, pa);
