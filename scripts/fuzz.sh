@@ -62,14 +62,9 @@ one() {
 
 # One target per CPU ($NPT_FUZZ_JOBS) side by side, each single-threaded;
 # their lines in the order named.
+. scripts/side-by-side.sh
+side_by_side "${NPT_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}" one %s.out "${exes[@]}"
 failed=0
-for exe in "${exes[@]}"; do
-	while [ "$(jobs -rp | wc -l)" -ge "${NPT_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}" ]; do
-		wait -n
-	done
-	one "$exe" >"$exe.out" 2>&1 &
-done
-wait
 for exe in "${exes[@]}"; do
 	cat "$exe.out"
 	grep -q "^fuzz: $(basename "$exe"): no crash" "$exe.out" || failed=1

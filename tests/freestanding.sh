@@ -120,13 +120,9 @@ target() {
 
 # Two targets side by side, each building and running on one core; their
 # lines in the order of TARGETS.
-for t in $TARGETS; do
-	while [ "$(jobs -rp | wc -l)" -ge "${NPT_FS_JOBS:-$(nproc 2>/dev/null || echo 1)}" ]; do
-		wait -n
-	done
-	target "$t" >"build-fs-$t.out" 2>&1 &
-done
-wait
+. scripts/side-by-side.sh
+# shellcheck disable=SC2086 # TARGETS is a list
+side_by_side "${NPT_FS_JOBS:-$(nproc 2>/dev/null || echo 1)}" target build-fs-%s.out $TARGETS
 for t in $TARGETS; do
 	cat "build-fs-$t.out"
 	failed=$((failed + $(grep -c "^FAIL: " "build-fs-$t.out")))

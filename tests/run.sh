@@ -36,6 +36,7 @@ jobs="${NPT_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 logs="${NPT_TEST_LOGS:-$builddir/tests}"
 mkdir -p "$logs"
 passed=0 failed=0 skipped=0
+. scripts/side-by-side.sh
 
 # one TEST: runs it, its output in NAME.log and its exit status and
 # seconds in NAME.rc
@@ -84,9 +85,7 @@ for t in "${tests[@]}"; do
 		wait
 		one "$t"
 	else
-		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
-			wait -n
-		done
+		slot_wait "$jobs"
 		one "$t" &
 	fi
 	# report every test that is done, in order

@@ -38,10 +38,11 @@ static uint64_t next_free(const struct npt_frames *fr, uint64_t i)
 int npt_frames_take(struct npt_frames *fr, uint64_t count, uint64_t align, uint64_t *pa)
 {
 	const uint64_t first = fr->base_pa / FRAME;
-	uint64_t i = next_free(fr, fr->hint), k;
+	uint64_t i, k;
 
 	if (count == 0 || align == 0 || (align & (align - 1)))
 		return -1;
+	i = next_free(fr, fr->hint);
 	if (count == 1 && i < fr->frames && ((first + i) & (align - 1)) == 0) {
 		/* the common case, and everything in [hint, i) is in use */
 		fr->state[i] = NPT_FRAME_SINGLE;

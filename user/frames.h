@@ -28,6 +28,16 @@ struct npt_frames {
  * every frame free. */
 void npt_frames_init(struct npt_frames *fr, unsigned char *state, uint64_t base_pa,
 		     uint64_t frames);
+/* A block's alignment in npt_user_pool_mm and testmm: count frames rounded
+ * up to a power of two (npt's multi-frame roots need their size). */
+static inline uint64_t npt_frames_block_align(uint64_t count)
+{
+	uint64_t align = 1;
+
+	while (align < count)
+		align <<= 1;
+	return align;
+}
 /* The lowest count free frames in a row whose physical address is a
  * multiple of align frames (a power of two): one single frame, or a block.
  * 0, or -1 when there is no such run. */

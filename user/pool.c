@@ -21,13 +21,10 @@ struct pool {
 static int take(struct npt_user_mm *h, unsigned count, uint64_t *pa)
 {
 	struct pool *p = (struct pool *)h;
-	uint64_t align = 1;
 	int err;
 
-	while (align < count)
-		align <<= 1;
 	npt_user_lock(&p->h);
-	err = npt_frames_take(&p->fr, count, align, pa);
+	err = npt_frames_take(&p->fr, count, npt_frames_block_align(count), pa);
 	if (!err)
 		p->h.used += count;
 	npt_user_unlock(&p->h);

@@ -81,11 +81,12 @@ static void mm_free_contig(void *ctx, uint64_t pa, unsigned count)
 
 int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames)
 {
+	unsigned char *state = malloc(frames ? frames : 1);
+
 	memset(p, 0, sizeof(*p));
-	p->state = malloc(frames ? frames : 1);
-	if (!p->state)
+	if (!state)
 		return -1;
-	npt_frames_init(&p->fr, p->state, base, frames);
+	npt_frames_init(&p->fr, state, base, frames);
 	p->host = host;
 	p->mm.ctx = p;
 	p->mm.alloc = mm_alloc;
@@ -100,6 +101,6 @@ int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames)
 
 void pool_fini(struct pool *p)
 {
-	free(p->state);
-	p->state = NULL;
+	free(p->fr.state);
+	p->fr.state = NULL;
 }

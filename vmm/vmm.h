@@ -96,9 +96,8 @@ static inline uint64_t rd64(const uint8_t *p)
  * out in a row are contiguous (which keeps demand-paged slots coalesced). */
 struct pool {
 	uint8_t *host;
-	struct npt_frames fr; /* which frames are out; its state lives on the host heap,
+	struct npt_frames fr; /* which frames are out; fr.state lives on the host heap,
 				 never in guest RAM, which a guest may scribble over */
-	unsigned char *state;
 	struct npt_mm mm;
 };
 int pool_init(struct pool *p, void *host, uint64_t base, uint64_t frames);

@@ -65,7 +65,7 @@ static int frame_index(const struct testmm *mm, uint64_t pa, size_t *idx)
 /* NPT_FRAME_SINGLE, _HEAD of a contiguous block or _TAIL (free: 0). */
 static unsigned frame_kind(const struct testmm *mm, size_t idx)
 {
-	return mm->state[idx];
+	return mm->fr.state[idx];
 }
 
 /* A leaf's output address is its address field masked to the leaf size:
@@ -414,7 +414,7 @@ void inv_snap_take(struct inv_snap *s, struct testmm *mm, struct npt_table *cons
 	s->state = malloc(mm->nframes);
 	if (!s->state)
 		abort();
-	memcpy(s->state, mm->state, mm->nframes);
+	memcpy(s->state, mm->fr.state, mm->nframes);
 	for (k = 0; k < mm->nframes; k++)
 		nalloc += s->state[k] != NPT_FRAME_FREE;
 	s->bytes = malloc(nalloc ? nalloc * FRAME : 1);
@@ -466,11 +466,11 @@ int inv_snap_cmp(const struct inv_snap *s, struct testmm *mm, struct npt_table *
 		SNAP_FAIL("live frames %zu -> %zu (%s)", s->live, testmm_live(mm),
 			  testmm_live(mm) > s->live ? "leak" : "frames freed");
 	for (k = 0; k < mm->nframes; k++)
-		if (s->state[k] != mm->state[k])
+		if (s->state[k] != mm->fr.state[k])
 			SNAP_FAIL("frame 0x%llx was %s and is %s (a frame freed and another kept)",
 				  (unsigned long long)(mm->base_pa + k * FRAME),
 				  s->state[k] == NPT_FRAME_FREE ? "free" : "allocated",
-				  mm->state[k] == NPT_FRAME_FREE ? "free" : "allocated");
+				  mm->fr.state[k] == NPT_FRAME_FREE ? "free" : "allocated");
 	for (k = 0; k < mm->nframes; k++) {
 		size_t w;
 

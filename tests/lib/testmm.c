@@ -68,7 +68,6 @@ static int tm_inject(struct testmm *m)
  * before it reads them. */
 static int tm_take(struct testmm *m, unsigned count, uint64_t *pa)
 {
-	uint64_t align = 1;
 	size_t i, k;
 
 	if (!pa)
@@ -77,9 +76,7 @@ static int tm_take(struct testmm *m, unsigned count, uint64_t *pa)
 		tm_die("alloc_contig: count 0", 0);
 	if (tm_inject(m))
 		return -1;
-	while (align < count)
-		align <<= 1;
-	if (npt_frames_take(&m->fr, count, align, pa)) {
+	if (npt_frames_take(&m->fr, count, npt_frames_block_align(count), pa)) {
 		m->exhausted++;
 		return -1;
 	}
@@ -151,6 +148,7 @@ static uint32_t *tm_word(void *ctx, uint64_t pa)
 
 int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 {
+	unsigned char *state;
 	void *p;
 
 	memset(m, 0, sizeof *m);
@@ -161,10 +159,10 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	if (p == MAP_FAILED)
 		return -1;
 	m->pool = p;
-	m->state = malloc(nframes);
+	state = malloc(nframes);
 	m->words = malloc(nframes * sizeof(*m->words));
-	if (!m->state || !m->words) {
-		free(m->state);
+	if (!state || !m->words) {
+		free(state);
 		free(m->words);
 		munmap(p, nframes * TM_FRAME);
 		memset(m, 0, sizeof *m);
@@ -172,7 +170,7 @@ int testmm_init(struct testmm *m, uint64_t base_pa, size_t nframes)
 	}
 	m->base_pa = base_pa;
 	m->nframes = nframes;
-	npt_frames_init(&m->fr, m->state, base_pa, nframes);
+	npt_frames_init(&m->fr, state, base_pa, nframes);
 	m->fail_after = -1;
 	m->check_p2v = 1;
 	m->mm.ctx = m;
@@ -191,7 +189,7 @@ void testmm_destroy(struct testmm *m)
 {
 	if (m->pool)
 		munmap(m->pool, m->nframes * TM_FRAME);
-	free(m->state);
+	free(m->fr.state);
 	free(m->words);
 	memset(m, 0, sizeof *m);
 }

@@ -35,8 +35,7 @@ struct testmm {
 	unsigned char *pool;
 	uint64_t base_pa;
 	size_t nframes;
-	struct npt_frames fr;   /* which frames are out, and as what */
-	unsigned char *state;   /* fr's */
+	struct npt_frames fr;   /* which frames are out, and as what (fr.state) */
 	uint32_t *words;        /* per frame: npt_mm.frame_word */
 	unsigned long allocs;   /* successful alloc + alloc_contig calls */
 	unsigned long frees;    /* free + free_contig calls */
