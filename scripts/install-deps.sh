@@ -4,14 +4,15 @@
 # cross and freestanding builds (aarch64, riscv64, loongarch64); arm64
 # multiarch libcheck; the riscv64 cross libc, and libcheck for riscv64
 # built from Debian's source package (scripts/cross-check.sh); QEMU and
-# Bochs system emulators; man-db for the man page test, and debhelper and
-# lintian for the Debian packages. Does nothing when everything is there.
+# Bochs system emulators, and cpio for scripts/nested-kvm.sh's initramfs;
+# man-db for the man page test, and debhelper and lintian for the Debian
+# packages. Does nothing when everything is there.
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="gcc clang lld ninja-build pkg-config check python3 linux-libc-dev
 binutils make valgrind qemu-system-arm qemu-system-misc qemu-system-x86
 bochs bochsbios bochs-term vgabios clang-19 lld-19 llvm-19 qemu-user dpkg-dev
-man-db groff-base debhelper fakeroot lintian
+man-db groff-base debhelper fakeroot lintian cpio
 gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
 check:arm64 libc6-dev:arm64 libsubunit-dev:arm64"
 

@@ -4,7 +4,8 @@
 # and run under qemu-user, the two side by side; the freestanding check of all four targets
 # (tests/freestanding.sh: no libc, no FP/vector code, the engine tests
 # linked with no libc, loongarch64 included); the bare-metal hypervisors
-# under QEMU and Bochs (tests/hv.sh, once); the Debian packages
+# under QEMU and Bochs (tests/hv.sh, once); the VMM's tests under kvm-amd
+# in QEMU TCG (scripts/nested-kvm.sh); the Debian packages
 # (tests/debian.sh: built, their contents, lintian); the gcc build's engine tests
 # on the portable kernels (NPT_X86_NO_AVX2) and under valgrind,
 # test_concurrent under ThreadSanitizer (scripts/tsan.sh), the
@@ -110,6 +111,12 @@ extra "freestanding x86_64 aarch64 riscv64 loongarch64" tests/freestanding.sh
 # The bare-metal hypervisors (hv/) under QEMU and Bochs: built alike in every
 # host tree (clang-19, freestanding), so run once.
 extra "hypervisors under QEMU and Bochs (build-gcc)" tests/hv.sh build-gcc
+# The VMM under a real KVM whatever this machine has: Linux's kvm-amd on
+# QEMU TCG's emulated SVM with nested paging (scripts/nested-kvm.sh), with
+# the ASan build, so the AMD path runs on Intel hosts and on hosts without
+# /dev/kvm too (where the trees' own test_vmm skipped).
+extra "vmm under kvm-amd in QEMU TCG (build-asan)" \
+	scripts/nested-kvm.sh build-asan bash tests/test_vmm.sh build-asan
 # libnpt0, libnpt-dev and npt-tools from dpkg-buildpackage, checked with
 # dpkg -c and lintian.
 extra "debian packages" tests/debian.sh

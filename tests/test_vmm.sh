@@ -60,13 +60,19 @@ expect 0 "$vmm" run --seed 1 --stats
 expect_text "PASS: $nsc scenario(s)"
 expect_text "stats: demand:"
 expect_text "hostile:  seed 1:"
+# Every guest-virtual probe walked twice more: npt_translate_2d against the
+# two queries, and npt against KVM_TRANSLATE (vmm/walkers.c); a
+# disagreement is a mismatch, and fails the run.
+expect_text "probes walked by npt_translate_2d"
+expect_text "translations compared with KVM_TRANSLATE"
 
 # 2. More seeds of random.
 for seed in 2 3 4; do
 	expect 0 "$vmm" run random --seed "$seed"
 done
 
-# 2b. The hostile guest: more seeds, and stage-2 formats of other families
+# 2b. The hostile guest: more seeds (NPT_VMM_HOSTILE_SEEDS adds more, e.g.
+# "$(seq 5 200)"), and stage-2 formats of other families
 # (a 40-bit aarch64-s2 and a 41-bit sv39x4 stage 2 see garbage GPAs beyond
 # their width). A guest that dies is an outcome; a mismatch, a crash or a
 # leak (ASan build) is a failure.
@@ -76,6 +82,9 @@ for args in "--seed 2" "--seed 3 --format aarch64-s2 --mem 16M" "--seed 4 --form
 	expect_text "stage-1 cross-check on for"
 	expect_text "rounds ended by:"
 	expect_text "stage 2 held:"
+done
+for seed in ${NPT_VMM_HOSTILE_SEEDS:-}; do
+	expect 0 "$vmm" run hostile --seed "$seed"
 done
 
 # 3. Every stage-2 format npt has: the table is only the slots' source of

@@ -369,7 +369,7 @@ int cmd_boot(int argc, char **argv)
 	const struct npt_format *f;
 	struct vm vm;
 	char err[BOOT_ERR_LEN], vendor[13], text[64];
-	uint8_t *kernel, *layout;
+	uint8_t *kernel, *layout = NULL;
 	size_t klen, llen;
 	int kvm = -1, rc;
 
@@ -390,34 +390,42 @@ int cmd_boot(int argc, char **argv)
 		return boot_fail(o.kernel, strerror(errno)) + 1;
 	if (o.layout) {
 		layout = load_file(o.layout, 1u << 20, &llen);
-		if (!layout)
-			return boot_fail(o.layout, strerror(errno)) + 1;
+		if (!layout) {
+			rc = boot_fail(o.layout, strerror(errno)) + 1;
+			goto out_files;
+		}
 	} else {
 		llen = (size_t)snprintf(text, sizeof(text), "ram 0 %#llx\n", (unsigned long long)o.mem);
 		layout = (uint8_t *)strdup(text);
+		if (!layout) {
+			rc = boot_fail("--mem", strerror(errno));
+			goto out_files;
+		}
 	}
-	if (boot_layout_parse((const char *)layout, llen, 1ull << info.va_bits, &l, err))
-		return boot_fail(o.layout ? o.layout : "--mem", err) + 1;
-	if (boot_image_parse(kernel, klen, &im, err) || boot_image_fits(&im, &l, err))
-		return boot_fail(o.kernel, err) + 1;
+	if (boot_layout_parse((const char *)layout, llen, 1ull << info.va_bits, &l, err)) {
+		rc = boot_fail(o.layout ? o.layout : "--mem", err) + 1;
+		goto out_files;
+	}
+	if (boot_image_parse(kernel, klen, &im, err) || boot_image_fits(&im, &l, err)) {
+		rc = boot_fail(o.kernel, err) + 1;
+		goto out_files;
+	}
 	rc = kvm_open(&kvm);
 	if (rc)
-		return rc;
+		goto out_files;
 
 	rc = boot_vm(&vm, kvm, f, &l, &im, kernel, klen, &e);
-	if (rc) {
-		vm_destroy(&vm);
-		close(kvm);
-		return rc;
+	if (rc == 0) {
+		if (o.trace)
+			fprintf(stderr, "vmm boot: %s entry %#llx, %s, boot area %#llx, stage 2 %s, "
+				"%llu MiB of guest memory\n", o.kernel, (unsigned long long)e.rip,
+				e.long_mode ? "long mode" : "multiboot", (unsigned long long)e.area,
+				o.format, (unsigned long long)(vm.mem >> 20));
+		rc = run_guest(&vm, &l, &o);
 	}
-	if (o.trace)
-		fprintf(stderr, "vmm boot: %s entry %#llx, %s, boot area %#llx, stage 2 %s, "
-			"%llu MiB of guest memory\n", o.kernel, (unsigned long long)e.rip,
-			e.long_mode ? "long mode" : "multiboot", (unsigned long long)e.area, o.format,
-			(unsigned long long)(vm.mem >> 20));
-	rc = run_guest(&vm, &l, &o);
 	vm_destroy(&vm);
 	close(kvm);
+out_files:
 	free(kernel);
 	free(layout);
 	return rc;

@@ -100,6 +100,46 @@ static int predict(struct vm *vm, const struct probe *p, struct expect *e)
 	return 0;
 }
 
+/* npt_translate_2d, the walk the hardware makes, against the prediction of
+ * the two npt_query calls (and, in walkers.c, against KVM_TRANSLATE). */
+static int check_2d(struct vm *vm, const struct probe *p, const struct expect *e)
+{
+	unsigned kind = p->cmd & 0xff;
+	unsigned access = (kind == CMD_WRITE ? NPT_W : kind == CMD_EXEC ? NPT_X : NPT_R) |
+			  (p->cmd & CMD_USER ? NPT_U : 0);
+	struct npt_2d d;
+	int want, ok;
+
+	if (walkers_check(vm, npt_x86_cr3(vm->s1), p->va, access, &d) < 0)
+		return -1;
+	switch (e->path) {
+	case PATH_FAULT:
+		want = e->err & PF_P ? NPT_ERR_PERM : NPT_ERR_NOT_MAPPED;
+		ok = d.fault == want && d.fault_stage == 1 && d.fault_addr == p->va;
+		break;
+	case PATH_MEM:
+		want = 0;
+		ok = !d.fault && d.gpa == e->gpa && d.hpa == e->off;
+		break;
+	default:
+		want = e->s2_mapped ? NPT_ERR_PERM : NPT_ERR_NOT_MAPPED;
+		ok = d.fault == want && d.fault_stage == 2 && d.gpa == e->gpa &&
+		     d.fault_addr == e->gpa;
+		break;
+	}
+	if (!ok)
+		mismatch(vm, "%s va %#llx: the two queries predict %s (error %d) at GPA %#llx, "
+			 "offset %#llx; npt_translate_2d: error %d at stage %u level %u, address "
+			 "%#llx, GPA %#llx, HPA %#llx", probe_name(p->cmd),
+			 (unsigned long long)p->va, e->path == PATH_FAULT ? "a #PF" :
+			 e->path == PATH_MEM ? "memory" : "an MMIO exit", want,
+			 (unsigned long long)e->gpa, (unsigned long long)e->off, d.fault,
+			 d.fault_stage, d.fault_level, (unsigned long long)d.fault_addr,
+			 (unsigned long long)d.gpa, (unsigned long long)d.hpa);
+	vm->c.walk_2d++;
+	return 0;
+}
+
 static void describe(const struct probe *p, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s va %#llx", probe_name(p->cmd), (unsigned long long)p->va);
@@ -169,7 +209,7 @@ static int on_mmio(struct vm *vm, const struct probe *p, const struct expect *e,
 		}
 		st->completed++;
 		if (vm->record_rt)
-			samples_add(&vm->ht, now_sec() - t0);
+			samples_add(&vm->rt.vmm, now_sec() - t0);
 	} else if (!w) {
 		/* A hole: reads see poison, writes go nowhere. */
 		uint64_t v = poison(gpa);
@@ -335,7 +375,7 @@ int probe(struct vm *vm, const struct probe *p, struct probe_out *out)
 	memset(&st, 0, sizeof(st));
 	memset(&e, 0, sizeof(e));
 	if (checked) {
-		if (predict(vm, p, &e) < 0)
+		if (predict(vm, p, &e) < 0 || check_2d(vm, p, &e) < 0)
 			return -1;
 		if (kind == CMD_EXEC && e.path != PATH_FAULT && place_code(vm, p, &e) < 0)
 			return -1;
@@ -352,7 +392,7 @@ int probe(struct vm *vm, const struct probe *p, struct probe_out *out)
 		if (x < 0)
 			return -1;
 		if (t_fault) {
-			samples_add(&vm->rt, vm->t_exit - t_fault);
+			samples_add(&vm->rt.trip, vm->t_exit - t_fault);
 			t_fault = 0;
 		}
 		if (x == KVM_EXIT_IO && vm->run->io.port == MB_PORT)

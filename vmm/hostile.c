@@ -207,6 +207,10 @@ static void add_counters(struct counters *a, const struct counters *b)
 	a->s2_faults += b->s2_faults;
 	a->slot_ops += b->slot_ops;
 	a->mismatches += b->mismatches;
+	a->walk_2d += b->walk_2d;
+	a->walk_kvm += b->walk_kvm;
+	a->walk_cpu_reserved += b->walk_cpu_reserved;
+	a->walk_noncanonical += b->walk_noncanonical;
 }
 
 /* The guest's stage-1 table may hold anything now: let go of the handle
@@ -468,6 +472,24 @@ static int stub_intact(struct hstate *h, unsigned cmd)
 	    sregs.idt.limit != h->idt_limit || translate(vm, h->idt, &g) < 0 || g != h->idt)
 		return 0;
 	return !memcmp(vm->ram + h->idt + 16 * USER_RETURN_VECTOR, h->gate3, sizeof(h->gate3));
+}
+
+/* The tables are the guest's now: npt_translate_2d, npt's walk through the
+ * slots and KVM_TRANSLATE must still agree on them (walkers.c), from the CR3
+ * the guest runs with. */
+static int walk_step(struct hstate *h, unsigned cmd, uint64_t va)
+{
+	unsigned kind = cmd & 0xff;
+	unsigned access = (kind == CMD_WRITE ? NPT_W : kind == CMD_EXEC ? NPT_X : NPT_R) |
+			  (cmd & CMD_USER ? NPT_U : 0);
+	struct kvm_sregs sregs;
+	struct npt_2d d;
+
+	if (ioctl(h->vm->vcpu, KVM_GET_SREGS, &sregs) < 0) {
+		perror("vmm: KVM_GET_SREGS");
+		return -1;
+	}
+	return walkers_check(h->vm, sregs.cr3, va, access, &d);
 }
 
 static int value_check(struct hstate *h, unsigned cmd, uint64_t va, uint64_t value,
@@ -892,7 +914,8 @@ static int hostile_step(struct hstate *h, unsigned step, struct hx *x)
 	h->s1_off++;
 	if ((cmd & 0xff) != CMD_EXEC)
 		before_ok = translate(vm, va, &before) == 0;
-	if (arm(h, vm, PROBE_MS) < 0 || hprobe(h, cmd, va, value, x) < 0)
+	if (walk_step(h, cmd, va) < 0 ||
+	    arm(h, vm, PROBE_MS) < 0 || hprobe(h, cmd, va, value, x) < 0)
 		return -1;
 	if (!x->dead && (x->outcome == O_OK || x->outcome == O_MMIO) && (cmd & 0xff) != CMD_EXEC)
 		return value_check(h, cmd, va, value, x, before_ok, before);

@@ -431,24 +431,21 @@ int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 	vm->fd = ioctl(o->kvm, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
 		return die(vm, "KVM_CREATE_VM");
-	vm->ram = mmap(NULL, vm->mem, PROT_READ | PROT_WRITE,
+	/* Guest RAM, and after it the stage-2 table's frames, in one mmap:
+	 * the frames' made-up physical addresses start at `mem`, past every
+	 * RAM offset, so one linear npt_mm covers both, and npt_translate_2d
+	 * reads guest memory and the stage-2 table through stage 2's mm. Only
+	 * the VMM walks that table, and no slot covers it. */
+	s2frames = s2pool_frames(vm->gpa_end);
+	vm->s2host_size = s2frames * PAGE_SIZE;
+	vm->ram = mmap(NULL, vm->mem + vm->s2host_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (vm->ram == MAP_FAILED) {
 		vm->ram = NULL;
-		return die(vm, "mmap guest RAM");
+		return die(vm, "mmap guest RAM and the stage-2 pool");
 	}
-	s2frames = s2pool_frames(vm->gpa_end);
-	vm->s2host_size = s2frames * PAGE_SIZE;
-	vm->s2host = mmap(NULL, vm->s2host_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (vm->s2host == MAP_FAILED) {
-		vm->s2host = NULL;
-		return die(vm, "mmap stage-2 pool");
-	}
-	/* Stage-2 table frames get small made-up physical addresses (from
-	 * 4 KiB, never 0) so they fit every format's pa_bits; only the VMM
-	 * walks that table. */
-	if (pool_init(&vm->s2pool, vm->s2host, PAGE_SIZE, s2frames) ||
+	vm->s2host = vm->ram + vm->mem; /* vm_destroy unmaps the two parts */
+	if (pool_init(&vm->s2pool, vm->s2host, vm->mem, s2frames) ||
 	    pool_init(&vm->s1pool, vm->ram + GPA_S1POOL, GPA_S1POOL,
 		      layout_s1pool_frames(vm->mem)) ||
 	    pool_init(&vm->frames, vm->ram + vm->sys_end, vm->sys_end,
@@ -505,8 +502,7 @@ void vm_destroy(struct vm *vm)
 		munmap(vm->ram, vm->mem);
 	if (vm->s2host)
 		munmap(vm->s2host, vm->s2host_size);
-	free(vm->rt.v);
-	free(vm->ht.v);
+	round_trips_free(&vm->rt);
 	memset(vm, 0, sizeof(*vm));
 	vm->fd = vm->vcpu = -1;
 }

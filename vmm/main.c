@@ -223,7 +223,7 @@ static void print_row(const struct result *r, const struct options *o)
 }
 
 static int run_one(const struct scenario *sc, struct options *o, struct result *r,
-		   struct samples *rt, struct samples *ht)
+		   struct round_trips *rt)
 {
 	struct vm vm;
 	double t0 = now_sec();
@@ -250,9 +250,7 @@ static int run_one(const struct scenario *sc, struct options *o, struct result *
 	if (!strcmp(sc->name, "demand")) {
 		/* Keep demand's samples for --stats; vm_destroy frees the VM's. */
 		*rt = vm.rt;
-		*ht = vm.ht;
 		memset(&vm.rt, 0, sizeof(vm.rt));
-		memset(&vm.ht, 0, sizeof(vm.ht));
 	}
 	vm_destroy(&vm);
 	return rc;
@@ -281,9 +279,11 @@ static int check_mem(uint64_t mem, const struct npt_format_info *info, const cha
 			(unsigned long long)mem, (unsigned long long)(MEM_MAX / GIB));
 		return 2;
 	}
-	/* Stage-2 outputs are offsets in guest RAM, inputs reach HOLE_TAIL
-	 * past it: both must fit the format. */
-	if (info->pa_bits < 64 && mem > (1ull << info->pa_bits)) {
+	/* Stage-2 outputs are offsets in guest RAM (and the stage-2 table's
+	 * own frames follow RAM: kvm.c), inputs reach HOLE_TAIL past it: both
+	 * must fit the format. */
+	if (info->pa_bits < 64 &&
+	    mem + s2pool_frames(mem + HOLE_TAIL) * PAGE_SIZE > (1ull << info->pa_bits)) {
 		fprintf(stderr, "vmm: --mem %llu: larger than format %s's %u-bit output\n",
 			(unsigned long long)mem, fmt_name, info->pa_bits);
 		return 2;
@@ -469,12 +469,12 @@ static int cmd_run(int argc, char **argv)
 	print_header();
 
 	struct result res[RUN_MAX];
-	struct samples rt = { 0 }, ht = { 0 };
+	struct round_trips rt = { 0 };
 	unsigned failed = 0;
 	uint64_t mism = 0;
 
 	for (size_t i = 0; i < nchosen; i++) {
-		run_one(chosen[i], &o, &res[i], &rt, &ht);
+		run_one(chosen[i], &o, &res[i], &rt);
 		print_row(&res[i], &o);
 		failed += res[i].failed;
 		mism += res[i].c.mismatches;
@@ -484,6 +484,20 @@ static int cmd_run(int argc, char **argv)
 		       (unsigned long long)mism);
 	else
 		printf("PASS: %zu scenario(s), every probe cross-checked, 0 mismatches\n", nchosen);
+
+	struct counters w = { 0 };
+	for (size_t i = 0; i < nchosen; i++) {
+		w.walk_2d += res[i].c.walk_2d;
+		w.walk_kvm += res[i].c.walk_kvm;
+		w.walk_cpu_reserved += res[i].c.walk_cpu_reserved;
+		w.walk_noncanonical += res[i].c.walk_noncanonical;
+	}
+	printf("walkers: %llu probes walked by npt_translate_2d, each checked against the two "
+	       "queries' prediction; %llu translations compared with KVM_TRANSLATE (%llu through entries reserved "
+	       "on this CPU: MAXPHYADDR %u%s), %llu non-canonical not compared\n",
+	       (unsigned long long)w.walk_2d, (unsigned long long)w.walk_kvm,
+	       (unsigned long long)w.walk_cpu_reserved, maxphy,
+	       has_1g ? "" : ", no 1 GiB pages", (unsigned long long)w.walk_noncanonical);
 
 	if (o.stats) {
 		double boots[RUN_MAX];
@@ -497,16 +511,19 @@ static int cmd_run(int argc, char **argv)
 			       "start; VM creation to first instruction %.2f ms (median over %zu VMs "
 			       "%.2f ms)\n", (res[0].hello - o.t_main) * 1e3, res[0].boot * 1e3, nb,
 			       samples_median(&bs) * 1e3);
-		if (rt.n)
+		if (rt.trip.n) {
+			double trip = samples_median(&rt.trip), np = samples_median(&rt.npt);
 			printf("stats: demand: %zu stage-2 faults; exit round trip (fault exit -> "
 			       "npt_map + slot update -> guest resumes -> its next exit) median %.1f us; "
-			       "VMM's share median %.1f us\n", rt.n, samples_median(&rt) * 1e6,
-			       samples_median(&ht) * 1e6);
-		else
+			       "VMM's share median %.1f us\n", rt.trip.n, trip * 1e6,
+			       samples_median(&rt.vmm) * 1e6);
+			printf("stats: demand: npt_map median %.2f us (%.2f%% of the round trip's "
+			       "median), KVM memory-slot update median %.1f us\n", np * 1e6,
+			       100 * np / trip, samples_median(&rt.slots) * 1e6);
+		} else
 			printf("stats: demand did not run: no exit round trip\n");
 	}
-	free(rt.v);
-	free(ht.v);
+	round_trips_free(&rt);
 	rc = (failed || mism) ? 1 : 0;
 out:
 	close(o.kvm);

@@ -43,6 +43,15 @@ double samples_median(struct samples *s)
 	return s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
 }
 
+void round_trips_free(struct round_trips *r)
+{
+	free(r->trip.v);
+	free(r->vmm.v);
+	free(r->npt.v);
+	free(r->slots.v);
+	memset(r, 0, sizeof(*r));
+}
+
 const char *probe_name(unsigned cmd)
 {
 	switch (cmd) {

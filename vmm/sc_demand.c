@@ -34,11 +34,17 @@ static int demand_hook(struct vm *vm, uint64_t gpa, int is_write, void *ctx)
 		uint64_t v = demand_fill(page + i);
 		memcpy(vm->ram + off + i, &v, 8);
 	}
+	double t0 = now_sec();
 	e = npt_map(vm->s2, page, off, PAGE_SIZE, RWX);
+	double t1 = now_sec();
 	if (e)
 		return fail(vm, "npt_map (stage 2, demand)", e);
 	if (slots_sync(vm, page, PAGE_SIZE) < 0)
 		return MMIO_ERROR;
+	if (vm->record_rt) {
+		samples_add(&vm->rt.npt, t1 - t0);
+		samples_add(&vm->rt.slots, now_sec() - t1);
+	}
 	d->faults++;
 	vm->c.s2_faults++;
 	return MMIO_COMPLETE;

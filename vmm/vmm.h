@@ -9,6 +9,8 @@
  *   report.c    what every file reports through: mismatch and failure
  *               lines, probe and flag names, --stats samples
  *   check.c     probes and every cross-check against the two tables
+ *   walkers.c   every probe walked again: npt_translate_2d, and npt's walk
+ *               against KVM_TRANSLATE
  *   scenario.h  what the scenarios share; scenarios.c their registry and
  *               the two self-tests; sc_identity.c, sc_holes.c, sc_demand.c,
  *               sc_wp.c, sc_remap.c, sc_stage1.c, sc_random.c, hostile.c,
@@ -21,7 +23,9 @@
  * Address spaces. Guest RAM is one host mmap of `mem` bytes. The stage-2
  * table maps guest-physical addresses (GPA) to *offsets* in that mmap, so its
  * output addresses stay below `mem` whatever the format's pa_bits; the host
- * address behind a GPA is ram + offset. The stage-1 table maps guest-virtual
+ * address behind a GPA is ram + offset. The stage-2 table's own frames
+ * follow RAM in the same mmap (`vmm run`; their addresses start at `mem`),
+ * so one linear mm reads both. The stage-1 table maps guest-virtual
  * addresses to GPAs.
  *
  * Fixed guest-physical layout (stage 2 maps [0, sys_end) with offset == GPA
@@ -144,6 +148,11 @@ struct counters {
 	uint64_t s2_faults;  /* stage-2 faults the VMM resolved (demand, wp) */
 	uint64_t slot_ops;   /* KVM_SET_USER_MEMORY_REGION calls */
 	uint64_t mismatches;
+	/* walkers.c */
+	uint64_t walk_2d;           /* probes npt_translate_2d agreed on with the two queries */
+	uint64_t walk_kvm;          /* translations compared with KVM_TRANSLATE */
+	uint64_t walk_cpu_reserved; /* ... of them reserved on this CPU, not in npt's x86_64 */
+	uint64_t walk_noncanonical; /* not compared: KVM's walker ignores the canonical form */
 };
 
 struct slot {
@@ -166,6 +175,15 @@ struct samples {
 };
 void samples_add(struct samples *s, double x);
 double samples_median(struct samples *s);
+
+/* demand's stage-2 fault round trips, for --stats */
+struct round_trips {
+	struct samples trip;  /* fault exit -> the guest's next exit */
+	struct samples vmm;   /* fault exit -> VMM done (checks, npt_map, slots) */
+	struct samples npt;   /* the npt_map call alone */
+	struct samples slots; /* the KVM memory-slot update alone */
+};
+void round_trips_free(struct round_trips *r);
 
 struct stub {
 	uint64_t load, user_start, user_end, image_end;
@@ -240,8 +258,7 @@ struct vm {
 	double t_hello;      /* the stub's first instruction exited */
 	double t_exit;       /* the last KVM_RUN returned */
 	int record_rt;       /* demand: record stage-2 fault round trips */
-	struct samples rt;   /* fault exit -> next exit */
-	struct samples ht;   /* fault exit -> VMM done (npt_map + slots) */
+	struct round_trips rt;
 };
 
 /* kvm.c */
@@ -283,6 +300,10 @@ static inline uint64_t gpa_to_va(uint64_t gpa) { return TEST_VA + gpa; }
 void mismatch(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail(struct vm *vm, const char *what, int err); /* an npt call failed: -1 */
 const char *probe_name(unsigned cmd);
+
+/* walkers.c: npt_translate_2d into *d2, npt's walk through the slots and
+ * KVM_TRANSLATE of va under cr3, compared; -1 if a walk cannot be made. */
+int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access, struct npt_2d *d2);
 void flags_str(unsigned flags, char *buf, size_t len);
 
 /* check.c */
