@@ -264,11 +264,27 @@ def write_bench(n, mode):
 # ---- vmm and guests ---------------------------------------------------------
 # One function per guest family; add e.g. aarch64/riscv stubs beside x86.
 
+# The x86 stub's kernel half (guest/x86/kernel.c) and what it links: npt
+# compiled the way a kernel compiles it, and the string functions it needs.
+GUEST_KERNEL = ['guest/x86/kernel.c', 'user/frames.c', 'hv/common/string.c']
+GUEST_CFLAGS = ('-std=c11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin '
+                '-fno-stack-protector -fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only '
+                '-fno-asynchronous-unwind-tables -DNPT_SIMD=0 -Inpt -Iuser -Iguest/x86')
+
+
 def write_guest_x86(n):
     """guest/x86/NAME.S -> $builddir/guest/x86/NAME.bin (flat binary, loaded
-    at 0x1000 unless guest/x86/NAME.ld says otherwise)."""
+    at 0x1000 unless guest/x86/NAME.ld says otherwise). The stub also links
+    GUEST_KERNEL and the engine, compiled freestanding with the tree's
+    compiler: it builds its own page tables with npt."""
     n.rule('as_x86', '$cc -MMD -MF $out.d -c $in -o $out', 'AS $out',
            depfile='$out.d', deps='gcc')
+    n.rule('cc_guest', '$cc -MMD -MF $out.d %s -c $in -o $out' % GUEST_CFLAGS, 'CC $out',
+           depfile='$out.d', deps='gcc')
+    kernel = []
+    for src in GUEST_KERNEL + files('npt/*.c') + files('arch/*.c'):
+        kernel += n.build('$builddir/guest/obj/%s.o' % os.path.splitext(src)[0],
+                          'cc_guest', src)
     n.rule('ld_x86', 'ld -nostdlib -static -z noexecstack $ldargs -o $out $in',
            'LD $out')
     n.rule('flat', 'objcopy -O binary $in $out', 'OBJCOPY $out')
@@ -281,8 +297,8 @@ def write_guest_x86(n):
         else:
             ldargs, implicit = '-Ttext=0x1000', []
         elf = n.build('$builddir/guest/x86/%s.elf' % name, 'ld_x86',
-                      n.build(obj(src), 'as_x86', src), implicit,
-                      ldargs=ldargs)
+                      n.build(obj(src), 'as_x86', src) + (kernel if name == 'stub' else []),
+                      implicit, ldargs=ldargs)
         bins += n.build('$builddir/guest/x86/%s.bin' % name, 'flat', elf)
     n.line()
     return bins

@@ -343,19 +343,12 @@ static int place_code(struct vm *vm, const struct probe *p, const struct expect 
 static int post(struct vm *vm, const struct probe *p)
 {
 	volatile uint64_t *mb = mailbox(vm);
-	uint64_t kind, va, pages;
 
-	s1_take_flush(vm, &kind, &va, &pages);
-	/* The guest flushes its TLB; KVM's shadow of the tables must be
-	 * dropped by the VMM (slots_refresh says why). */
-	if (kind != FLUSH_NONE && slots_refresh(vm, GPA_S1POOL) < 0)
-		return -1;
+	/* No TLB work: the guest flushed what its own npt calls changed. */
 	mb[MB_CMD / 8] = p->cmd;
 	mb[MB_VA / 8] = p->va;
 	mb[MB_VALUE / 8] = p->value;
-	mb[MB_FLUSH / 8] = kind;
-	mb[MB_FLUSH_VA / 8] = va;
-	mb[MB_FLUSH_PAGES / 8] = pages;
+	mb[MB_FLUSH / 8] = FLUSH_NONE;
 	mb[MB_STATUS / 8] = ST_NONE;
 	vm->last = *p;
 	vm->have_last = 1;

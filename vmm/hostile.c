@@ -303,21 +303,16 @@ static int hprobe(struct hstate *h, unsigned cmd, uint64_t va, uint64_t value, s
 {
 	struct vm *vm = h->vm;
 	volatile uint64_t *mb = (volatile uint64_t *)(vm->ram + GPA_MAILBOX);
-	uint64_t kind, fva, pages, status;
+	uint64_t status;
 	struct kvm_regs regs;
 
 	memset(x, 0, sizeof(*x));
-	s1_take_flush(vm, &kind, &fva, &pages);
-	if (kind != FLUSH_NONE && slots_refresh(vm, GPA_S1POOL) < 0)
-		return -1;
-	if (h->untrusted)
-		kind = FLUSH_ALL; /* the guest's TLB agrees with its tables */
 	mb[MB_CMD / 8] = cmd;
 	mb[MB_VA / 8] = va;
 	mb[MB_VALUE / 8] = value;
-	mb[MB_FLUSH / 8] = kind;
-	mb[MB_FLUSH_VA / 8] = fva;
-	mb[MB_FLUSH_PAGES / 8] = pages;
+	/* The guest's npt flushed what its calls changed; once it writes its
+	 * tables by hand, a CR3 reload makes its TLB agree with them. */
+	mb[MB_FLUSH / 8] = h->untrusted ? FLUSH_ALL : FLUSH_NONE;
 	mb[MB_STATUS / 8] = ST_NONE;
 	vm->last = (struct probe){ .cmd = cmd, .va = va, .value = value };
 	vm->have_last = 1;

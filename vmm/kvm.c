@@ -213,7 +213,7 @@ static int set_registers(struct vm *vm)
 	s.cr0 = GUEST_CR0;
 	s.cr4 = GUEST_CR4;
 	s.efer = EFER_LME | EFER_LMA | EFER_NXE;
-	s.cr3 = npt_x86_cr3(vm->s1);
+	s.cr3 = npt_x86_cr3(vm->s1boot); /* the stub builds its own (s1_takeover) */
 	if (ioctl(vm->vcpu, KVM_SET_SREGS, &s) < 0)
 		return -1;
 
@@ -343,7 +343,8 @@ uint64_t layout_s1pool_frames(uint64_t mem)
 
 uint64_t layout_sys_end(uint64_t mem)
 {
-	return align_up(GPA_S1POOL + layout_s1pool_frames(mem) * PAGE_SIZE, 2 * MIB);
+	return align_up(GPA_S1POOL + (layout_s1pool_frames(mem) + BOOT_FRAMES) * PAGE_SIZE,
+			2 * MIB);
 }
 
 uint64_t s2pool_frames(uint64_t gpa_end)
@@ -414,7 +415,7 @@ int vm_vcpu_create(struct vm *vm, int kvm)
 
 int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 {
-	uint64_t s2frames;
+	uint64_t s2frames, s1frames;
 	int err;
 
 	memset(vm, 0, sizeof(*vm));
@@ -445,9 +446,19 @@ int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 		return die(vm, "mmap guest RAM and the stage-2 pool");
 	}
 	vm->s2host = vm->ram + vm->mem; /* vm_destroy unmaps the two parts */
+	/* The stage-1 model's frames: host memory, at the guest's addresses. */
+	s1frames = layout_s1pool_frames(vm->mem);
+	vm->s1host_size = s1frames * PAGE_SIZE;
+	vm->s1host = mmap(NULL, vm->s1host_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->s1host == MAP_FAILED) {
+		vm->s1host = NULL;
+		return die(vm, "mmap the stage-1 model's frames");
+	}
 	if (pool_init(&vm->s2pool, vm->s2host, vm->mem, s2frames) ||
-	    pool_init(&vm->s1pool, vm->ram + GPA_S1POOL, GPA_S1POOL,
-		      layout_s1pool_frames(vm->mem)) ||
+	    pool_init(&vm->s1pool, vm->s1host, GPA_S1POOL, s1frames) ||
+	    pool_init(&vm->bootpool, vm->ram + GPA_S1POOL + s1frames * PAGE_SIZE,
+		      GPA_S1POOL + s1frames * PAGE_SIZE, BOOT_FRAMES) ||
 	    pool_init(&vm->frames, vm->ram + vm->sys_end, vm->sys_end,
 		      (vm->mem - vm->sys_end) / PAGE_SIZE)) {
 		fprintf(stderr, "vmm: %s: out of memory\n", scenario);
@@ -477,7 +488,9 @@ int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 		return -1;
 	if (set_registers(vm) < 0)
 		return die(vm, "KVM_SET_SREGS/KVM_SET_REGS");
-	return boot(vm);
+	if (boot(vm) < 0)
+		return -1;
+	return s1_takeover(vm);
 }
 
 void vm_destroy(struct vm *vm)
@@ -492,10 +505,15 @@ void vm_destroy(struct vm *vm)
 	/* The tables before the memory they live in. */
 	if (vm->s1)
 		npt_free(vm->s1);
+	if (vm->s1boot)
+		npt_free(vm->s1boot);
 	if (vm->s2)
 		npt_free(vm->s2);
 	slots_fini(vm);
 	pool_fini(&vm->s1pool);
+	pool_fini(&vm->bootpool);
+	if (vm->s1host)
+		munmap(vm->s1host, vm->s1host_size);
 	pool_fini(&vm->s2pool);
 	pool_fini(&vm->frames);
 	if (vm->ram)

@@ -240,6 +240,8 @@ static int run_one(const struct scenario *sc, struct options *o, struct result *
 	/* Whatever the scenario did, the slots must still be the table. */
 	if (rc == 0)
 		slots_verify(&vm); /* a difference is counted as a mismatch */
+	if (rc == 0 && vm.s1)
+		s1_verify(&vm);    /* so is one between the guest's table and the model */
 	if (rc == 0)
 		rc = vm_halt(&vm);
 	watchdog_disarm();

@@ -95,6 +95,8 @@ void mismatch(struct vm *vm, const char *fmt, ...)
 
 int fail(struct vm *vm, const char *what, int err)
 {
+	if (err == S1_BROKEN) /* the guest could not be asked: already reported */
+		return -1;
 	fprintf(stderr, "vmm: %s: %s: %s\n", vm->scenario, what, npt_strerror(err));
 	return -1;
 }

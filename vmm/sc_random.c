@@ -149,17 +149,17 @@ static int random_s1_op(struct rstate *r)
 	switch (rnd(&r->seed, 4)) {
 	case 0: /* new flags */
 		if (mapped)
-			e = npt_protect_region(vm->s1, va, PAGE_SIZE, random_s1_flags(&r->seed));
+			e = s1_protect_region(vm, va, PAGE_SIZE, random_s1_flags(&r->seed));
 		break;
 	case 1: /* gone */
 		if (mapped)
-			e = npt_unmap_region(vm->s1, va, PAGE_SIZE);
+			e = s1_unmap_region(vm, va, PAGE_SIZE);
 		break;
 	case 2: { /* back, to its own GPA or another */
 		uint64_t to = rnd(&r->seed, 2) ? g :
 			r->lo + rnd(&r->seed, (r->end - r->lo) / PAGE_SIZE) * PAGE_SIZE;
 		if (!mapped)
-			e = npt_map(vm->s1, va, to, PAGE_SIZE, random_s1_flags(&r->seed));
+			e = s1_map(vm, va, to, PAGE_SIZE, random_s1_flags(&r->seed));
 		break;
 	}
 	case 3: { /* a 2 MiB range at once: protect_region refuses (and changes
@@ -167,7 +167,7 @@ static int random_s1_op(struct rstate *r)
 		uint64_t gl = align_down(g, SZ_2M);
 		if (gl < r->lo || gl + SZ_2M > r->end)
 			break;
-		e = npt_protect_region(vm->s1, gpa_to_va(gl), SZ_2M, random_s1_flags(&r->seed));
+		e = s1_protect_region(vm, gpa_to_va(gl), SZ_2M, random_s1_flags(&r->seed));
 		if (e == NPT_ERR_NOT_MAPPED)
 			e = 0;
 		break;

@@ -75,8 +75,8 @@ int sc_stage1(struct vm *vm)
 	/* Single 4 KiB pages (npt splits the 2 MiB leaf around them). */
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		uint64_t va = gpa_to_va(base + c * PAGE_SIZE);
-		e = cases[c].present ? npt_protect_region(vm->s1, va, PAGE_SIZE, cases[c].flags)
-				     : npt_unmap_region(vm->s1, va, PAGE_SIZE);
+		e = cases[c].present ? s1_protect_region(vm, va, PAGE_SIZE, cases[c].flags)
+				     : s1_unmap_region(vm, va, PAGE_SIZE);
 		if (e)
 			return fail(vm, "npt_protect_region/npt_unmap_region (stage 1)", e);
 	}
@@ -87,9 +87,9 @@ int sc_stage1(struct vm *vm)
 				return -1;
 
 	/* A whole 2 MiB leaf read-only and supervisor-only; another gone. */
-	e = npt_protect_region(vm->s1, gpa_to_va(huge), SZ_2M, NPT_R | NPT_X);
+	e = s1_protect_region(vm, gpa_to_va(huge), SZ_2M, NPT_R | NPT_X);
 	if (!e)
-		e = npt_unmap_region(vm->s1, gpa_to_va(gone), SZ_2M);
+		e = s1_unmap_region(vm, gpa_to_va(gone), SZ_2M);
 	if (e)
 		return fail(vm, "npt_protect_region/npt_unmap_region (stage 1, 2 MiB)", e);
 	for (int i = 0; i < 64; i++) {
@@ -109,12 +109,12 @@ int sc_stage1(struct vm *vm)
 		uint64_t p = rnd(&seed, npages), va = gpa_to_va(area + p * PAGE_SIZE);
 
 		if (model[p] && rnd(&seed, 4) == 0) {
-			e = npt_unmap_region(vm->s1, va, PAGE_SIZE);
+			e = s1_unmap_region(vm, va, PAGE_SIZE);
 			model[p] = 0;
 		} else {
 			unsigned f = random_s1_flags(&seed);
-			e = model[p] ? npt_protect_region(vm->s1, va, PAGE_SIZE, f)
-				     : npt_map(vm->s1, va, area + p * PAGE_SIZE, PAGE_SIZE, f);
+			e = model[p] ? s1_protect_region(vm, va, PAGE_SIZE, f)
+				     : s1_map(vm, va, area + p * PAGE_SIZE, PAGE_SIZE, f);
 			model[p] = (uint8_t)f;
 		}
 		if (e) {

@@ -272,31 +272,6 @@ out:
 	return rc;
 }
 
-/* Make KVM forget what it derived from the guest's page tables.
- *
- * A shadow-paging KVM (kvm_pvm on this machine; any KVM without EPT/NPT)
- * write-protects guest page tables in the guest's view and learns of
- * changes by trapping the guest's own writes. npt writes the stage-1
- * tables from the host, which it cannot see, and on this machine a CR3
- * reload or invlpg in the guest does not resync CPL-3 translations (the
- * stage1 scenario catches it). Deleting a memslot makes KVM drop the shadow
- * pages of its guest frames, so the slot holding the stage-1 pool is
- * deleted and recreated, unchanged, after every stage-1 change that needs
- * a TLB flush; with hardware nested paging it merely costs two ioctls. */
-int slots_refresh(struct vm *vm, uint64_t gpa)
-{
-	struct slots *s = &vm->slots;
-
-	for (size_t i = 0; i < s->n; i++) {
-		if (gpa >= s->v[i].gpa && gpa < s->v[i].gpa + s->v[i].size)
-			return set_region(vm, &s->v[i], 0) < 0 ||
-			       set_region(vm, &s->v[i], s->v[i].size) < 0 ? -1 : 0;
-	}
-	fprintf(stderr, "vmm: %s: no memory slot holds GPA %#llx\n", vm->scenario,
-		(unsigned long long)gpa);
-	return -1;
-}
-
 static uint64_t s2_span(const struct vm *vm)
 {
 	unsigned bits = vm->s2info.va_bits < 62 ? vm->s2info.va_bits : 62;

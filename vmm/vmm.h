@@ -32,7 +32,9 @@
  * and no scenario ever changes it):
  *   GPA_MAILBOX  the mailbox page
  *   GPA_STUB     the stub image (guest/x86/stub.ld links it there)
- *   GPA_S1POOL   frames for the stage-1 table, up to sys_end (2 MiB aligned)
+ *   GPA_S1POOL   frames for the guest's own stage-1 table, then BOOT_FRAMES
+ *                for the boot table the VMM starts it on, up to sys_end
+ *                (2 MiB aligned)
  *   [sys_end, mem)            RAM the scenarios map, unmap, protect, remap
  *   [mem, mem + HOLE_TAIL)    never RAM: always a hole
  * Stage 1 maps the system part 1:1 and a window VA = TEST_VA + GPA over
@@ -58,6 +60,7 @@
 #define GPA_MAILBOX 0x1000ull
 #define GPA_STUB 0x10000ull
 #define GPA_S1POOL 0x100000ull
+#define BOOT_FRAMES 16
 #define TEST_VA 0x8000000000ull /* 512 GiB: its own PML4 entry */
 #define HOLE_TAIL (16 * MIB)
 #define MEM_DEFAULT (64 * MIB)
@@ -148,6 +151,7 @@ struct counters {
 	uint64_t s2_faults;  /* stage-2 faults the VMM resolved (demand, wp) */
 	uint64_t slot_ops;   /* KVM_SET_USER_MEMORY_REGION calls */
 	uint64_t mismatches;
+	uint64_t s1_calls;          /* npt calls the guest made on its own tables */
 	/* walkers.c */
 	uint64_t walk_2d;           /* probes npt_translate_2d agreed on with the two queries */
 	uint64_t walk_kvm;          /* translations compared with KVM_TRANSLATE */
@@ -234,11 +238,14 @@ struct vm {
 	struct npt_format_info s2info;
 	struct slots slots;
 
-	/* stage 1: the guest's tables, in guest RAM */
-	struct pool s1pool;
+	/* stage 1: the guest builds its tables itself (stage1.c); s1 is the
+	 * VMM's model of them, in host memory at the guest's frame addresses */
+	const struct npt_format *s1fmt;
+	struct pool s1pool;   /* the model's frames: host memory, GPA_S1POOL's addresses */
 	struct npt_table *s1;
 	_Alignas(NPT_TABLE_ALIGN) unsigned char s1store[NPT_TABLE_SIZE]; /* s1's handle */
-	struct npt_flush pending; /* TLB work the guest does before its next probe */
+	struct pool bootpool; /* the boot table's frames, in guest RAM after the pool */
+	struct npt_table *s1boot;
 
 	/* RAM frames for the scenarios: offsets in [sys_end, mem) */
 	struct pool frames;
@@ -252,6 +259,8 @@ struct vm {
 
 	uint8_t *s2host;     /* backs s2pool */
 	size_t s2host_size;
+	uint8_t *s1host;     /* backs s1pool */
+	size_t s1host_size;
 
 	/* timing */
 	double t_create;     /* vm_create started */
@@ -286,14 +295,23 @@ double now_sec(void);
 int slots_sync(struct vm *vm, uint64_t gpa, uint64_t size);
 int slots_sync_all(struct vm *vm);
 int slots_verify(struct vm *vm);       /* slots == a fresh walk of the whole table */
-int slots_refresh(struct vm *vm, uint64_t gpa); /* delete + recreate the slot holding gpa */
 void slots_fini(struct vm *vm);
 
 /* stage1.c */
-int s1_init(struct vm *vm);
+int s1_init(struct vm *vm);     /* the boot table, before the vCPU runs */
+int s1_takeover(struct vm *vm); /* the guest builds its own and runs on it */
+int s1_verify(struct vm *vm);   /* the guest's table == the model (a mismatch else) */
+/* Each a call on the model and the same in the guest: the model's npt
+ * result (a difference from the guest's is a mismatch), or S1_BROKEN when
+ * the guest could not be asked (reported; fail() adds nothing). */
+#define S1_BROKEN (-1000)
+int s1_map(struct vm *vm, uint64_t va, uint64_t gpa, uint64_t size, unsigned flags);
+int s1_map_region(struct vm *vm, uint64_t va, uint64_t gpa, uint64_t size, unsigned flags,
+		  unsigned opts);
+int s1_unmap_region(struct vm *vm, uint64_t va, uint64_t size);
+int s1_protect_region(struct vm *vm, uint64_t va, uint64_t size, unsigned flags);
 int s1_map_window(struct vm *vm, uint64_t gpa, uint64_t size, unsigned flags, unsigned opts);
 unsigned s1_huge_opts(const struct vm *vm);
-void s1_take_flush(struct vm *vm, uint64_t *kind, uint64_t *va, uint64_t *pages);
 static inline uint64_t gpa_to_va(uint64_t gpa) { return TEST_VA + gpa; }
 
 /* report.c (and samples_add, samples_median above) */
@@ -304,6 +322,10 @@ const char *probe_name(unsigned cmd);
 /* walkers.c: npt_translate_2d into *d2, npt's walk through the slots and
  * KVM_TRANSLATE of va under cr3, compared; -1 if a walk cannot be made. */
 int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access, struct npt_2d *d2);
+/* npt's stage-1 walk of the guest's table under cr3, read through the KVM
+ * slots, for a supervisor read: 0 (the walk in *d1), or -1 if it cannot be
+ * made. */
+int walkers_s1_walk(struct vm *vm, uint64_t cr3, uint64_t va, struct npt_2d *d1);
 void flags_str(unsigned flags, char *buf, size_t len);
 
 /* check.c */

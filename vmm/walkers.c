@@ -99,24 +99,28 @@ static int s1_done(const struct npt_2d *d)
 	return !d->fault || (d->fault_stage == 2 && d->gpa && d->fault_addr == d->gpa);
 }
 
+#define CR3_ROOT 0x000ffffffffff000ull
+
+int walkers_s1_walk(struct vm *vm, uint64_t cr3, uint64_t va, struct npt_2d *d1)
+{
+	struct npt_mm mem = { .ctx = vm, .phys_to_virt = slot_virt };
+
+	npt_translate_raw(vm->s1fmt, cr3 & CR3_ROOT, NULL, 0, &mem, va, NPT_R, d1);
+	return d1->fault == NPT_ERR_INVAL ?
+		       fail(vm, "npt_translate_raw (stage 1 through the slots)", d1->fault) : 0;
+}
+
 int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access,
 		  struct npt_2d *d2)
 {
-	static const struct npt_format *x86;
-	struct npt_mm mem = { .ctx = vm, .phys_to_virt = slot_virt };
 	struct npt_2d d1;
-	uint64_t root = cr3 & 0x000ffffffffff000ull, kgpa;
+	uint64_t kgpa;
 	int valid, want;
 
-	if (!x86)
-		x86 = npt_format_by_name("x86_64");
-	npt_translate_2d(x86, root, vm->s2, va, access, d2);
+	npt_translate_2d(vm->s1fmt, cr3 & CR3_ROOT, vm->s2, va, access, d2);
 	if (d2->fault == NPT_ERR_INVAL)
 		return fail(vm, "npt_translate_2d", d2->fault);
-	npt_translate_raw(x86, root, NULL, 0, &mem, va, NPT_R, &d1);
-	if (d1.fault == NPT_ERR_INVAL)
-		return fail(vm, "npt_translate_raw (stage 1 through the slots)", d1.fault);
-	if (kvm_translate(vm, va, &valid, &kgpa) < 0)
+	if (walkers_s1_walk(vm, cr3, va, &d1) < 0 || kvm_translate(vm, va, &valid, &kgpa) < 0)
 		return -1;
 
 	/* KVM's walker indexes with bits 47:0 and checks no canonical form. */

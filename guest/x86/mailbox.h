@@ -30,6 +30,15 @@
 #define MB_FAULT_RIP   0x60
 #define MB_CR2         0x68
 
+/* CMD_S1: a change to the stub's own page tables (guest/x86/kernel.c),
+ * VMM -> guest; the npt result comes back in MB_RESULT. */
+#define MB_S1_OP    0x80 /* S1_* */
+#define MB_S1_VA    0x88
+#define MB_S1_PA    0x90
+#define MB_S1_SIZE  0x98
+#define MB_S1_FLAGS 0xa0 /* NPT_R/W/X/U */
+#define MB_S1_OPTS  0xa8 /* NPT_MAP_* */
+
 /* Commands. */
 #define CMD_READ   1 /* rax = *(u64 *)va */
 #define CMD_WRITE  2 /* *(u64 *)va = value */
@@ -37,7 +46,17 @@
 #define CMD_HALT   4 /* hlt: the scenario is over */
 #define CMD_SPIN   5 /* self-test: loop forever (the VMM's watchdog must fire) */
 #define CMD_CRASH  6 /* self-test: empty IDT + int3 = triple fault */
+#define CMD_S1     7 /* MB_S1_OP on the stub's own tables (kernel.c) */
 #define CMD_USER   0x100 /* run the access at CPL 3 */
+
+/* CMD_S1 operations: MB_RESULT is the npt call's result (0 or NPT_ERR_*),
+ * for S1_INIT and S1_LOAD the root's physical address (or an error). */
+#define S1_INIT    1 /* npt_init over the frames [MB_S1_PA, + MB_S1_SIZE bytes) */
+#define S1_MAP     2 /* npt_map(VA, PA, SIZE, FLAGS) */
+#define S1_MAP_REGION 3 /* npt_map_region(VA, PA, SIZE, FLAGS, OPTS) */
+#define S1_UNMAP_REGION 4 /* npt_unmap_region(VA, SIZE) */
+#define S1_PROTECT_REGION 5 /* npt_protect_region(VA, SIZE, FLAGS) */
+#define S1_LOAD    6 /* CR3 = the table's root: the stub runs on its own tables */
 
 /* Status. */
 #define ST_NONE  0 /* nothing to report (first round) */

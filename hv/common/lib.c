@@ -1,30 +1,11 @@
 /*
- * What a kernel gives the code it links: memset and memcpy (the two
- * symbols libnpt needs), a printf for the architecture's console, a random
- * number generator.
+ * What a kernel gives the code it links (memset and memcpy, the two symbols
+ * libnpt needs, are in string.c): a printf for the architecture's console,
+ * a random number generator.
  */
 #include <stdarg.h>
 
 #include "hv.h"
-
-void *memset(void *d, int c, size_t n)
-{
-	unsigned char *p = d;
-
-	while (n--)
-		*p++ = (unsigned char)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	unsigned char *p = d;
-	const unsigned char *q = s;
-
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
 
 static void put_u(uint64_t v, unsigned base, int width)
 {
