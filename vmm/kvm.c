@@ -471,6 +471,7 @@ int vm_create(struct vm *vm, const struct options *o, const char *scenario)
 	if (!vm->s2)
 		return fail(vm, "npt_new (stage 2)", err);
 	npt_format_info(o->s2fmt, &vm->s2info);
+	vm->s2_nests_s1 = !strncmp(vm->s2info.name, "ept", 3) || !strncmp(vm->s2info.name, "npt", 3);
 	err = npt_map_region(vm->s2, 0, 0, vm->sys_end, NPT_R | NPT_W | NPT_X, NPT_MAP_HUGE);
 	if (err)
 		return fail(vm, "npt_map_region (stage 2, system part)", err);

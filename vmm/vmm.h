@@ -236,6 +236,7 @@ struct vm {
 	struct pool s2pool;
 	struct npt_table *s2;
 	struct npt_format_info s2info;
+	int s2_nests_s1;     /* x86 nests stage 1 in this format (ept*, npt*): 2D walks */
 	struct slots slots;
 
 	/* stage 1: the guest builds its tables itself (stage1.c); s1 is the

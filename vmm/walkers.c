@@ -117,9 +117,14 @@ int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access,
 	uint64_t kgpa;
 	int valid, want;
 
-	npt_translate_2d(vm->s1fmt, cr3 & CR3_ROOT, vm->s2, va, access, d2);
-	if (d2->fault == NPT_ERR_INVAL)
-		return fail(vm, "npt_translate_2d", d2->fault);
+	/* A stage 2 of another family (the VMM runs any) is data to KVM, not
+	 * a table x86 nests: no two-dimensional walk. */
+	memset(d2, 0, sizeof(*d2));
+	if (vm->s2_nests_s1) {
+		npt_translate_2d(vm->s1fmt, cr3 & CR3_ROOT, vm->s2, va, access, d2);
+		if (d2->fault == NPT_ERR_INVAL)
+			return fail(vm, "npt_translate_2d", d2->fault);
+	}
 	if (walkers_s1_walk(vm, cr3, va, &d1) < 0 || kvm_translate(vm, va, &valid, &kgpa) < 0)
 		return -1;
 
@@ -156,6 +161,8 @@ int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access,
 	 * stage 1, it found what d1 found. Where it stopped at stage 2 while
 	 * reading a stage-1 entry (x86 stage-1 reads are writes at stage 2:
 	 * the processor may set accessed and dirty flags), d1 may go on. */
+	if (!vm->s2_nests_s1)
+		return 0;
 	if (s1_done(d2) && (d1.fault || d1.gpa != d2->gpa))
 		mismatch(vm, "va %#llx: npt_translate_2d gives GPA %#llx, the walk through the "
 			 "slots %s %#llx", (unsigned long long)va, (unsigned long long)d2->gpa,
