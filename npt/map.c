@@ -157,7 +157,7 @@ static void leaves_write(struct npt_walk *w, const struct npt_tref *tr, uint64_t
 	uint64_t addr = npt_addr_bits(f, pa);
 	unsigned i;
 
-	if (tr->fresh) {
+	if (npt_tref_fresh(tr)) {
 		npt_run_fill(tr->tbl, lo, hi, o->tmpl[0], addr, step, f->addr_mask);
 		return;
 	}
@@ -189,7 +189,7 @@ static int map_leaves(struct npt_walk *w, const struct npt_tref *tr, uint64_t ba
 	unsigned n;
 
 	if (!w->apply)
-		return !o->replace && tr->tbl && !tr->fresh &&
+		return !o->replace && tr->tbl && !npt_tref_fresh(tr) &&
 				       npt_run_any_present(w->f, tr->tbl, lo, hi)
 			       ? NPT_ERR_ALREADY_MAPPED
 			       : 0;
@@ -251,7 +251,7 @@ static int empty_stretch(struct npt_walk *w, unsigned level, const struct npt_tr
 
 		if (!w->apply)
 			return 1;
-		if (tr->fresh) {
+		if (npt_tref_fresh(tr)) {
 			npt_run_fill(tr->tbl, lo, hi, o->tmpl[level], addr, esz >> f->addr_shift,
 				     f->addr_mask);
 			return 1;

@@ -318,7 +318,7 @@ static inline int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int spli
 			return 0;
 		}
 		o->vt[cl] = v;
-		c->child = (struct npt_tref){ NULL, &o->vt[cl], 0 };
+		c->child = (struct npt_tref){ NULL, &o->vt[cl] };
 		return 0;
 	}
 	c->child_pa = npt_prealloc_take(o->w.t, &o->cache);
@@ -326,7 +326,7 @@ static inline int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int spli
 	if (split)
 		for (i = 0; i < NPT_ENTRIES; i++)
 			tbl[i] = v.tmpl | npt_addr_bits(f, v.pa + (uint64_t)i * npt_level_size(cl));
-	c->child = (struct npt_tref){ tbl, NULL, !split };
+	c->child = (struct npt_tref){ tbl, split ? NULL : &npt_vt_fresh };
 	o->building++;
 	return 0;
 }
@@ -334,7 +334,7 @@ static inline int npt_op_new_child(struct npt_op *o, struct npt_ctx *c, int spli
 static inline void npt_op_publish(struct npt_op *o, struct npt_ctx *c)
 {
 	const struct npt_format *f = o->w.f;
-	const int split = !c->child.fresh;
+	const int split = !npt_tref_fresh(&c->child);
 	uint64_t entry, final, hw;
 
 	o->building--;

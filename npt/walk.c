@@ -5,6 +5,9 @@
  */
 #include "walk.h"
 
+/* The vt of a real table new to the call (walk.h, npt_tref_fresh). */
+const struct npt_vtable npt_vt_fresh;
+
 void npt_seek_general(const struct npt_table *t, uint64_t ia, unsigned stop, struct npt_seek *s)
 {
 	const struct npt_format *f = t->fmt;

@@ -61,11 +61,20 @@ struct npt_vtable {
 	uint64_t pa;   /* split: output address of entry 0 */
 	int split;     /* 0: every entry empty; 1: a huge leaf split one level down */
 };
+/* Two pointers, so that it travels in two registers: a larger struct is
+ * passed in memory, copied there with a 16-byte load of what 8-byte stores
+ * just wrote -- a store-forwarding stall on every descent. */
 struct npt_tref {
 	uint64_t *tbl;               /* NULL: virtual */
-	const struct npt_vtable *vt; /* virtual: what its entries are */
-	int fresh;                   /* real and new: entries in range are empty, unread */
+	const struct npt_vtable *vt; /* virtual: what its entries are; real: NULL, or
+					&npt_vt_fresh for a table new to this call
+					(entries in range empty, unread) */
 };
+extern const struct npt_vtable npt_vt_fresh;
+static inline int npt_tref_fresh(const struct npt_tref *tr)
+{
+	return tr->vt == &npt_vt_fresh;
+}
 
 /* The entry being visited. Fields marked (w) are the visitor's to set. */
 struct npt_ctx {
@@ -109,19 +118,19 @@ typedef int npt_walk_fn(struct npt_walk *w, unsigned level, struct npt_tref tr, 
 
 static inline struct npt_tref npt_tref_real(uint64_t *tbl)
 {
-	return (struct npt_tref){ tbl, NULL, 0 };
+	return (struct npt_tref){ tbl, NULL };
 }
 
 static inline int npt_tref_empty(const struct npt_tref *tr)
 {
-	return tr->fresh || (!tr->tbl && !tr->vt->split);
+	return npt_tref_fresh(tr) || (!tr->tbl && !tr->vt->split);
 }
 
 /* Entry i of a table at level, as the walker sees it. */
 static NPT_ALWAYS_INLINE uint64_t npt_tref_get(const struct npt_walk *w, const struct npt_tref *tr,
 					       unsigned level, unsigned i)
 {
-	if (tr->fresh)
+	if (npt_tref_fresh(tr))
 		return 0;
 	if (tr->tbl)
 		return npt_pte_get(&tr->tbl[i]);
@@ -230,7 +239,7 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 	 * two tests once, not one pair per entry. */
 	lo_full = w->first <= base + (uint64_t)lo * esz;
 	hi_full = base + (uint64_t)hi * esz + (esz - 1) <= w->last;
-	if (tr.fresh) {
+	if (npt_tref_fresh(&tr)) {
 		/* entries out of range: zeroed; in range: the walk writes them */
 		npt_memset(tr.tbl, 0, lo * sizeof(uint64_t));
 		npt_memset(&tr.tbl[hi + 1], 0, (NPT_ENTRIES - hi - 1) * sizeof(uint64_t));
@@ -244,7 +253,7 @@ static NPT_ALWAYS_INLINE int npt_walk_table(struct npt_walk *w, const struct npt
 		if (r || (dlo == lo && dhi == hi))
 			return r; /* an error, or every entry claimed */
 	}
-	if (tr.tbl && !tr.fresh)
+	if (tr.tbl && !npt_tref_fresh(&tr))
 		return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, lo_full, hi_full,
 					dlo, dhi, 1, self);
 	return npt_walk_entries(w, ops, level, &tr, base, shared, lo, hi, lo_full, hi_full, dlo,
