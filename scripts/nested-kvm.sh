@@ -38,15 +38,24 @@ done
 
 # The kernel the linux-image-amd64 metapackage names today, and busybox.
 mkdir -p "$cache" || exit 1
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n 1)
-[ -n "$kpkg" ] || die "apt-cache names no kernel for linux-image-amd64 (run apt-get update)"
-for p in "$kpkg" busybox-static; do
-	if ! ls "$cache/${p}_"*.deb >/dev/null 2>&1; then
-		(cd "$cache" && apt-get download "$p" >/dev/null 2>&1) ||
-			die "apt-get download $p failed"
-	fi
-done
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n 1
+}
+# download PACKAGE: into the cache, unless it is there.
+download() {
+	ls "$cache/${1}_"*.deb >/dev/null 2>&1 ||
+		(cd "$cache" && apt-get download "$1" >/dev/null 2>&1)
+}
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ] || ! download "$kpkg" || ! download busybox-static; then
+	# No package lists, or lists naming a kernel the mirror no longer has.
+	apt-get update >/dev/null 2>&1
+	kpkg=$(kernel_package)
+	[ -n "$kpkg" ] || die "apt-cache names no kernel for linux-image-amd64"
+	download "$kpkg" || die "apt-get download $kpkg failed"
+	download busybox-static || die "apt-get download busybox-static failed"
+fi
 
 # The root file system: busybox, the KVM modules with what they depend on
 # (each module's own depends= line), and the tree's programs with the

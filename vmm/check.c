@@ -104,13 +104,10 @@ static int predict(struct vm *vm, const struct probe *p, struct expect *e)
  * the two npt_query calls (and, in walkers.c, against KVM_TRANSLATE). */
 static int check_2d(struct vm *vm, const struct probe *p, const struct expect *e)
 {
-	unsigned kind = p->cmd & 0xff;
-	unsigned access = (kind == CMD_WRITE ? NPT_W : kind == CMD_EXEC ? NPT_X : NPT_R) |
-			  (p->cmd & CMD_USER ? NPT_U : 0);
 	struct npt_2d d;
 	int want, ok;
 
-	if (walkers_check(vm, npt_x86_cr3(vm->s1), p->va, access, &d) < 0)
+	if (walkers_check(vm, npt_x86_cr3(vm->s1), p->va, probe_access(p->cmd), &d) < 0)
 		return -1;
 	if (!vm->s2_nests_s1)
 		return 0;

@@ -428,16 +428,12 @@ static int volatile_gpa(const struct hstate *h, uint64_t g)
 	return g >= st->user_end && g < st->image_end && !(g >= h->idt && g < h->idt + PAGE_SIZE);
 }
 
+/* KVM's translation of va, or -1 where it has none. */
 static int translate(struct vm *vm, uint64_t va, uint64_t *gpa)
 {
-	struct kvm_translation tr;
+	int valid;
 
-	memset(&tr, 0, sizeof(tr));
-	tr.linear_address = va;
-	if (ioctl(vm->vcpu, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
-		return -1;
-	*gpa = tr.physical_address;
-	return 0;
+	return kvm_translate(vm, va, &valid, gpa) < 0 || !valid ? -1 : 0;
 }
 
 /* Did the probe run the stub's own code? Garbage entries can remap the
@@ -474,9 +470,6 @@ static int stub_intact(struct hstate *h, unsigned cmd)
  * the guest runs with. */
 static int walk_step(struct hstate *h, unsigned cmd, uint64_t va)
 {
-	unsigned kind = cmd & 0xff;
-	unsigned access = (kind == CMD_WRITE ? NPT_W : kind == CMD_EXEC ? NPT_X : NPT_R) |
-			  (cmd & CMD_USER ? NPT_U : 0);
 	struct kvm_sregs sregs;
 	struct npt_2d d;
 
@@ -484,7 +477,7 @@ static int walk_step(struct hstate *h, unsigned cmd, uint64_t va)
 		perror("vmm: KVM_GET_SREGS");
 		return -1;
 	}
-	return walkers_check(h->vm, sregs.cr3, va, access, &d);
+	return walkers_check(h->vm, sregs.cr3, va, probe_access(cmd), &d);
 }
 
 static int value_check(struct hstate *h, unsigned cmd, uint64_t va, uint64_t value,

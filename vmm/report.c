@@ -64,8 +64,17 @@ const char *probe_name(unsigned cmd)
 	case CMD_HALT: return "halt";
 	case CMD_SPIN: return "spin (self-test)";
 	case CMD_CRASH: return "crash (self-test)";
+	case CMD_S1: return "stage-1 call";
 	default: return "?";
 	}
+}
+
+unsigned probe_access(unsigned cmd)
+{
+	unsigned kind = cmd & 0xff;
+
+	return (kind == CMD_WRITE ? NPT_W : kind == CMD_EXEC ? NPT_X : NPT_R) |
+	       (cmd & CMD_USER ? NPT_U : 0);
 }
 
 void flags_str(unsigned flags, char *buf, size_t len)

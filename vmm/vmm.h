@@ -319,6 +319,7 @@ static inline uint64_t gpa_to_va(uint64_t gpa) { return TEST_VA + gpa; }
 void mismatch(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail(struct vm *vm, const char *what, int err); /* an npt call failed: -1 */
 const char *probe_name(unsigned cmd);
+unsigned probe_access(unsigned cmd); /* a probe's access as NPT_R/W/X, NPT_U at CPL 3 */
 
 /* walkers.c: npt_translate_2d into *d2, npt's walk through the slots and
  * KVM_TRANSLATE of va under cr3, compared; -1 if a walk cannot be made. */
@@ -327,6 +328,8 @@ int walkers_check(struct vm *vm, uint64_t cr3, uint64_t va, unsigned access, str
  * slots, for a supervisor read: 0 (the walk in *d1), or -1 if it cannot be
  * made. */
 int walkers_s1_walk(struct vm *vm, uint64_t cr3, uint64_t va, struct npt_2d *d1);
+/* KVM_TRANSLATE of va: 0 with *valid and *gpa, or -1 (reported). */
+int kvm_translate(struct vm *vm, uint64_t va, int *valid, uint64_t *gpa);
 void flags_str(unsigned flags, char *buf, size_t len);
 
 /* check.c */

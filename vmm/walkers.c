@@ -78,7 +78,7 @@ static int cpu_reserved(const struct vm *vm, const struct npt_2d *d1)
 	return 0;
 }
 
-static int kvm_translate(struct vm *vm, uint64_t va, int *valid, uint64_t *gpa)
+int kvm_translate(struct vm *vm, uint64_t va, int *valid, uint64_t *gpa)
 {
 	struct kvm_translation tr;
 
