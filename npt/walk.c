@@ -33,15 +33,35 @@ void npt_seek_general(const struct npt_table *t, uint64_t ia, unsigned stop, str
 
 /* ---- freeing a subtree ---------------------------------------------------------
  * Every table frame below, read only where it can hold table entries: a
- * level-1 entry's leaf table is freed unread. */
+ * leaf table is freed unread. */
+
+/* The leaf tables a level-1 table points to: one loop over its entries,
+ * where a walker step per entry costs more than the free itself. */
+static void free_leaf_tables(struct npt_table *t, const uint64_t *tbl)
+{
+	const struct npt_format *f = t->fmt;
+	unsigned i;
+
+	for (i = 0; i < NPT_ENTRIES; i++) {
+		const uint64_t pte = npt_pte_get(&tbl[i]);
+
+		if (npt_pte_present(f, pte) && !npt_pte_leaf(f, 1, pte))
+			npt_frame_free(t, npt_pte_addr(f, pte));
+	}
+}
+
 static NPT_ALWAYS_INLINE int free_visit(struct npt_walk *w, struct npt_ctx *c, unsigned kind)
 {
+	const uint64_t pa = npt_pte_addr(w->f, c->old);
+
 	if (kind == NPT_V_PRE) {
-		if (c->level > 1)
+		if (c->level > 2)
 			return 0;
+		if (c->level == 2) /* a level-1 table: its leaf tables, then itself */
+			free_leaf_tables(w->t, npt_virt(w->t, pa));
 		c->skip = 1;
 	}
-	npt_frame_free(w->t, npt_pte_addr(w->f, c->old));
+	npt_frame_free(w->t, pa);
 	return 0;
 }
 
