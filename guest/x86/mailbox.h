@@ -19,9 +19,7 @@
 #define MB_CMD         0x00 /* CMD_* | CMD_USER */
 #define MB_VA          0x08 /* address to probe */
 #define MB_VALUE       0x10 /* value to write */
-#define MB_FLUSH       0x18 /* FLUSH_*: TLB work before the probe (npt's flush records) */
-#define MB_FLUSH_VA    0x20
-#define MB_FLUSH_PAGES 0x28
+#define MB_FLUSH       0x18 /* FLUSH_*: TLB work before the command */
 /* guest -> VMM */
 #define MB_STATUS      0x40 /* ST_* */
 #define MB_RESULT      0x48 /* value read / returned by executed code */
@@ -65,7 +63,6 @@
 
 /* TLB work. */
 #define FLUSH_NONE  0
-#define FLUSH_RANGE 1 /* invlpg MB_FLUSH_PAGES pages from MB_FLUSH_VA */
 #define FLUSH_ALL   2 /* reload CR3 */
 
 /* The user-mode return gate: #BP (int3), the one software interrupt that

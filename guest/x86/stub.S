@@ -130,22 +130,11 @@ report:
 	movq mailbox(%rip), %rdi
 	outb %al, $MB_PORT
 
-	/* TLB work first: the VMM changed our page tables while we were out. */
-	movq MB_FLUSH(%rdi), %rax
-	cmpq $FLUSH_ALL, %rax
-	je flush_all
-	cmpq $FLUSH_RANGE, %rax
+	/* A CR3 reload first when the VMM asks: the hostile scenario's guest
+	 * writes its page tables by hand. npt's own changes are flushed by
+	 * kernel.c as it makes them. */
+	cmpq $FLUSH_ALL, MB_FLUSH(%rdi)
 	jne dispatch
-	movq MB_FLUSH_VA(%rdi), %rbx
-	movq MB_FLUSH_PAGES(%rdi), %rcx
-	testq %rcx, %rcx
-	jz dispatch
-3:	invlpg (%rbx)
-	addq $4096, %rbx
-	decq %rcx
-	jnz 3b
-	jmp dispatch
-flush_all:
 	movq %cr3, %rax
 	movq %rax, %cr3
 
