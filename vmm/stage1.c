@@ -59,11 +59,32 @@ unsigned s1_huge_opts(const struct vm *vm)
 
 /* ---- the boot table ----------------------------------------------------------- */
 
+/* The system part into the boot table, or (own) through the guest into its
+ * own table and the model. */
+static int map_system(struct vm *vm, int own)
+{
+	struct part p[8];
+	unsigned n = system_parts(vm, p);
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t size = p[i].end - p[i].start;
+		int err = own ? s1_map_region(vm, p[i].start, p[i].start, size, p[i].flags, NPT_MAP_2M)
+			      : npt_map_region(vm->s1boot, p[i].start, p[i].start, size, p[i].flags,
+					       NPT_MAP_2M);
+
+		if (err) {
+			char what[64];
+			snprintf(what, sizeof(what), "npt_map_region (%s, %s)",
+				 own ? "stage 1" : "boot table", p[i].what);
+			return fail(vm, what, err);
+		}
+	}
+	return 0;
+}
+
 int s1_init(struct vm *vm)
 {
 	const struct npt_format *fmt = npt_format_by_name("x86_64");
-	struct part p[8];
-	unsigned n = system_parts(vm, p);
 	int err;
 
 	if (!fmt) {
@@ -74,16 +95,7 @@ int s1_init(struct vm *vm)
 	vm->s1boot = npt_new(fmt, &vm->bootpool.mm, &err);
 	if (!vm->s1boot)
 		return fail(vm, "npt_new (stage-1 boot table)", err);
-	for (unsigned i = 0; i < n; i++) {
-		err = npt_map_region(vm->s1boot, p[i].start, p[i].start, p[i].end - p[i].start,
-				     p[i].flags, NPT_MAP_2M);
-		if (err) {
-			char what[64];
-			snprintf(what, sizeof(what), "npt_map_region (boot table, %s)", p[i].what);
-			return fail(vm, what, err);
-		}
-	}
-	return 0;
+	return map_system(vm, 0);
 }
 
 /* ---- asking the guest ------------------------------------------------------------ */
@@ -179,8 +191,6 @@ int s1_map_window(struct vm *vm, uint64_t gpa, uint64_t size, unsigned flags, un
 {
 	int err = s1_map_region(vm, gpa_to_va(gpa), gpa, size, flags, opts);
 
-	if (err == S1_BROKEN)
-		return -1;
 	return err ? fail(vm, "npt_map_region (stage 1 window)", err) : 0;
 }
 
@@ -188,8 +198,6 @@ int s1_map_window(struct vm *vm, uint64_t gpa, uint64_t size, unsigned flags, un
 
 int s1_takeover(struct vm *vm)
 {
-	struct part p[8];
-	unsigned n = system_parts(vm, p);
 	uint64_t pool = vm->s1pool.fr.frames * PAGE_SIZE;
 	int64_t root, cr3;
 	int err;
@@ -206,17 +214,8 @@ int s1_takeover(struct vm *vm)
 	if ((uint64_t)root != npt_x86_cr3(vm->s1))
 		mismatch(vm, "the guest's stage-1 root is at %#llx, the model's at %#llx",
 			 (unsigned long long)root, (unsigned long long)npt_x86_cr3(vm->s1));
-	for (unsigned i = 0; i < n; i++) {
-		err = s1_map_region(vm, p[i].start, p[i].start, p[i].end - p[i].start, p[i].flags,
-				    NPT_MAP_2M);
-		if (err == S1_BROKEN)
-			return -1;
-		if (err) {
-			char what[64];
-			snprintf(what, sizeof(what), "npt_map_region (stage 1, %s)", p[i].what);
-			return fail(vm, what, err);
-		}
-	}
+	if (map_system(vm, 1) < 0)
+		return -1;
 	if (s1_remote(vm, S1_LOAD, 0, 0, 0, 0, 0, &cr3) < 0)
 		return -1;
 	if ((uint64_t)cr3 != npt_x86_cr3(vm->s1))
