@@ -213,11 +213,12 @@ def write_tests(n, check_cflags, check_libs, host):
 
 def write_fs_tests(n):
     """tests/fs: a C library of its own (startup, raw system calls, stdio,
-    malloc, a libcheck work-alike) and the engine tests linked against it and
-    the freestanding libnpt.a, with no other library at all."""
+    malloc, a libcheck work-alike; memset, memcpy and memchr are the kernel
+    string functions of hv/common/string.c) and the engine tests linked
+    against it and the freestanding libnpt.a, with no other library at all."""
     fcflags = '$cflags -Itests/fs/include -Itests/lib -Iuser -DNPT_FS_HARNESS'
     rt = []
-    for src in files('tests/fs/*.c'):
+    for src in files('tests/fs/*.c') + ['hv/common/string.c']:
         rt += n.build(obj(src), 'cc', src, cflags=fcflags)
     helpers = []
     for src in ['user/frames.c', 'tests/lib/testmm.c', 'tests/lib/model.c',

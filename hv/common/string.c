@@ -1,7 +1,8 @@
 /*
  * The string functions a kernel gives the code it links: memset and memcpy
  * (the two symbols libnpt needs) and memchr (user/frames.c's scan). Linked
- * into the bare-metal hypervisors (hv/) and the x86 guest stub.
+ * into the bare-metal hypervisors (hv/), the x86 guest stub and tests/fs's
+ * C library.
  */
 #include <stddef.h>
 

@@ -21,25 +21,6 @@ char **fs_environ;
 
 /* ---- strings ------------------------------------------------------------ */
 
-void *memset(void *d, int c, size_t n)
-{
-	unsigned char *p = d;
-
-	while (n--)
-		*p++ = (unsigned char)c;
-	return d;
-}
-
-void *memcpy(void *restrict d, const void *restrict s, size_t n)
-{
-	unsigned char *p = d;
-	const unsigned char *q = s;
-
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
 void *memmove(void *d, const void *s, size_t n)
 {
 	unsigned char *p = d;
@@ -63,16 +44,6 @@ int memcmp(const void *a, const void *b, size_t n)
 		if (*p != *q)
 			return *p - *q;
 	return 0;
-}
-
-void *memchr(const void *s, int c, size_t n)
-{
-	const unsigned char *p = s;
-
-	for (; n; n--, p++)
-		if (*p == (unsigned char)c)
-			return (void *)p;
-	return NULL;
 }
 
 size_t strlen(const char *s)
